@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, pinned, into a git-ignored
+# tools directory (default: .tools/bin). Reuses whatever is already there, so
+# a second run is fast. Needs root for apt-get; everything else is `go install`
+# from the Go module proxy.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${TOOLS_BIN:-$root/.tools/bin}
+mkdir -p "$bin"
+
+CONTAINERD_VERSION=v2.4.2
+RUNC_VERSION=v1.5.2
+# gVisor publishes no semver tags on the module proxy; this pseudo-version is
+# the release the project is tested with (see docs/architecture.md).
+RUNSC_VERSION=v0.0.0-20260905035102-160fafc42237
+
+log() { printf 'install-tools: %s\n' "$*" >&2; }
+
+apt_pkgs=(libseccomp-dev pkg-config busybox-static iproute2 apparmor)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing Debian packages (${missing[*]}) and not root: install them first"; exit 1
+  fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# have NAME VERSION-SUBSTRING: true when $bin/NAME exists and its recorded
+# version matches, so a pin change rebuilds.
+have() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]; }
+stamp() { echo "$2" >"$bin/.$1.version"; }
+
+export GOFLAGS=-mod=mod
+build_dir=$(mktemp -d)
+trap 'rm -rf "$build_dir"' EXIT
+
+for b in containerd ctr containerd-shim-runc-v2; do
+  if ! have "$b" "$CONTAINERD_VERSION"; then
+    log "building $b $CONTAINERD_VERSION"
+    GOBIN=$bin go install -tags "no_btrfs no_devmapper no_zfs" \
+      "github.com/containerd/containerd/v2/cmd/$b@$CONTAINERD_VERSION"
+    stamp "$b" "$CONTAINERD_VERSION"
+  fi
+done
+
+if ! have runc "$RUNC_VERSION"; then
+  log "building runc $RUNC_VERSION"
+  GOBIN=$bin go install -tags seccomp "github.com/opencontainers/runc@$RUNC_VERSION"
+  stamp runc "$RUNC_VERSION"
+fi
+
+if ! have runsc "$RUNSC_VERSION"; then
+  # runsc must be static: a dynamic one cannot re-exec itself in its chroot.
+  log "building runsc $RUNSC_VERSION (static)"
+  CGO_ENABLED=0 GOBIN=$bin go install "gvisor.dev/gvisor/runsc@$RUNSC_VERSION"
+  stamp runsc "$RUNSC_VERSION"
+fi
+
+log "tools ready in $bin"

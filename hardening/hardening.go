@@ -1,0 +1,96 @@
+// Package hardening is the engine: pure functions that rewrite an OCI
+// runtime spec into a hardened one under a profile. No I/O, no logging:
+// every function returns the changes it made, or an error saying what it
+// refused and why. It knows nothing of containerd.
+package hardening
+
+import (
+	"errors"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
+)
+
+// ErrRefused is wrapped by every refusal: a spec the engine will not make
+// safe. Test with errors.Is; errors.As a *RefusalError for the rule.
+var ErrRefused = errors.New("refused by hardening policy")
+
+// RefusalError names the rule that refused a spec, and why.
+type RefusalError struct {
+	Rule   string // e.g. "fdhygiene", "namespaces"
+	Field  string // the spec field, e.g. "process.cwd"
+	Reason string
+}
+
+func (e *RefusalError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s: %s", ErrRefused, e.Rule, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s: %s", ErrRefused, e.Rule, e.Field, e.Reason)
+}
+
+func (e *RefusalError) Unwrap() error { return ErrRefused }
+
+// Backends, as the report names them.
+const (
+	BackendRunc   = "runc"
+	BackendGVisor = "gvisor"
+)
+
+// Host is what the engine needs to know about the node; the caller probes
+// it (internal/hostprobe) so that the engine stays pure.
+type Host struct {
+	// AppArmor is true when the kernel enforces AppArmor.
+	AppArmor bool
+}
+
+// Config is everything a rewrite depends on besides the spec.
+type Config struct {
+	Profile *profiles.Profile
+	Host    Host
+	// AppArmorMode is the policy's apparmor setting: "if-available",
+	// "required" or "off" (policy.AppArmor*).
+	AppArmorMode string
+	// AllowedHooks lists the OCI hook paths the node policy permits.
+	AllowedHooks []string
+	// Backend is "runc" or "gvisor": the report says what each enforces.
+	Backend string
+}
+
+// Change is one field the engine changed.
+type Change struct {
+	Rule   string `json:"rule"`
+	Field  string `json:"field"`
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// Gap is a protection the profile asks for that is not enforced, and why.
+type Gap struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Report is what a rewrite did.
+type Report struct {
+	Profile     string   `json:"profile"`
+	Backend     string   `json:"backend"`
+	Changes     []Change `json:"changes"`
+	NotEnforced []Gap    `json:"notEnforced,omitempty"`
+}
+
+// The engine's entry points (implemented in engine.go):
+//
+//	Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error)
+//	    returns a hardened deep copy; never mutates in.
+//	HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Process, *Report, error)
+//	    hardens a process exec'd into a container whose (hardened) spec is
+//	    container: no capability beyond the init process's, the same
+//	    no_new_privileges, AppArmor label, cwd/env/args checks; refused
+//	    when the profile denies exec.
+//	Validate(s *specs.Spec, cfg Config) error
+//	    checks a spec the way the engine's output must satisfy (and the
+//	    way runc will read it).
+var _ = specs.Spec{}
