@@ -4,6 +4,8 @@
 // container is tightened; the hardening engine applies it.
 package profiles
 
+import "slices"
+
 // Profile is one hardening profile. The zero value of every field is the
 // loosest setting, so a profile that extends another only has to name what
 // it changes: the loader decodes a file over a copy of its base.
@@ -111,4 +113,19 @@ type Namespaces struct {
 	// DenyPrivileged refuses a privileged spec: access to all devices, or
 	// the full capability set.
 	DenyPrivileged bool `toml:"deny_privileged"`
+}
+
+// Clone returns a deep copy of p: no slice is shared with p, so the copy
+// can be changed (or decoded over) without touching p.
+func (p *Profile) Clone() *Profile {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Capabilities.Allowed = slices.Clone(p.Capabilities.Allowed)
+	c.Rootfs.Scratch = slices.Clone(p.Rootfs.Scratch)
+	c.Seccomp.Deny = slices.Clone(p.Seccomp.Deny)
+	c.Paths.Masked = slices.Clone(p.Paths.Masked)
+	c.Paths.ReadOnly = slices.Clone(p.Paths.ReadOnly)
+	return &c
 }

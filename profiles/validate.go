@@ -1,0 +1,184 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/moby/sys/capability"
+	seccomp "github.com/seccomp/libseccomp-golang"
+
+	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+)
+
+// Runtimes a profile may prefer.
+const (
+	RuntimeRunc   = "runc"
+	RuntimeGVisor = "gvisor"
+)
+
+// SeccompBaseDefault is containerd's default filter, generated for the
+// capabilities left after the capability drop.
+const SeccompBaseDefault = "default"
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9-]+$`)
+	// tmpfs size: bytes with an optional k/m/g suffix, or a percentage of
+	// RAM. Anything else is refused: the size goes into the mount options,
+	// and "64m,exec" must not smuggle another option in.
+	sizeRE    = regexp.MustCompile(`^[0-9]+[kKmMgG%]?$`)
+	syscallRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+)
+
+const maxNameLen = 63
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name is required")
+	case len(name) > maxNameLen:
+		return fmt.Errorf("name %q is longer than %d characters", name, maxNameLen)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("name %q may hold only a-z, 0-9 and '-'", name)
+	}
+	return nil
+}
+
+var (
+	capsOnce  sync.Once
+	knownCaps map[string]bool
+)
+
+// KnownCapabilities returns the Linux capability names this build knows,
+// in the CAP_X form profiles use.
+func KnownCapabilities() []string {
+	caps := capability.ListKnown()
+	names := make([]string, 0, len(caps))
+	for _, c := range caps {
+		names = append(names, "CAP_"+strings.ToUpper(c.String()))
+	}
+	return names
+}
+
+func isKnownCapability(name string) bool {
+	capsOnce.Do(func() {
+		knownCaps = map[string]bool{}
+		for _, n := range KnownCapabilities() {
+			knownCaps[n] = true
+		}
+	})
+	return knownCaps[name]
+}
+
+// IsKnownSyscall reports whether libseccomp knows the syscall name on this
+// architecture (or as a pseudo-syscall it can resolve for other ABIs).
+func IsKnownSyscall(name string) bool {
+	if !syscallRE.MatchString(name) {
+		return false
+	}
+	_, err := seccomp.GetSyscallFromName(name)
+	return err == nil
+}
+
+// validator collects every problem of one profile, each with its line.
+type validator struct {
+	source string
+	idx    *tomlpos.Index
+	errs   []*Error
+}
+
+func (v *validator) addf(keyPath, value string, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.source, Line: v.idx.Line(keyPath, value), Msg: fmt.Sprintf(format, args...)})
+}
+
+// validate checks a decoded profile. Lines come from idx (the file's raw
+// text); a value inherited from a base was checked with the base.
+func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
+	v := &validator{source: source, idx: idx}
+	if err := checkName(p.Name); err != nil {
+		v.addf("name", p.Name, "%v", err)
+	}
+	switch p.Runtime {
+	case "", RuntimeRunc, RuntimeGVisor:
+	default:
+		v.addf("runtime", p.Runtime, "runtime %q is not one of \"\", %q, %q", p.Runtime, RuntimeRunc, RuntimeGVisor)
+	}
+
+	seen := map[string]bool{}
+	for _, c := range p.Capabilities.Allowed {
+		switch {
+		case !isKnownCapability(c):
+			hint := ""
+			if up := "CAP_" + strings.TrimPrefix(strings.ToUpper(c), "CAP_"); up != c && isKnownCapability(up) {
+				hint = fmt.Sprintf(" (write %q)", up)
+			}
+			v.addf("capabilities.allowed", c, "unknown capability %q%s", c, hint)
+		case seen[c]:
+			v.addf("capabilities.allowed", c, "capability %q is listed twice", c)
+		}
+		seen[c] = true
+	}
+
+	scratch := map[string]bool{}
+	for i, s := range p.Rootfs.Scratch {
+		key := fmt.Sprintf("rootfs.scratch[%d]", i)
+		switch {
+		case !isCleanAbs(s.Path):
+			v.addf(key+".path", s.Path, "scratch path %q must be absolute and clean", s.Path)
+		case s.Path == "/":
+			v.addf(key+".path", s.Path, "scratch path may not be /")
+		case scratch[s.Path]:
+			v.addf(key+".path", s.Path, "scratch path %q is listed twice", s.Path)
+		}
+		scratch[s.Path] = true
+		if s.Size != "" && !sizeRE.MatchString(s.Size) {
+			v.addf(key+".size", s.Size, "scratch size %q is not a size (like \"64m\", \"1g\" or \"10%%\")", s.Size)
+		}
+	}
+
+	if p.Pids.Limit < 0 {
+		v.addf("pids.limit", "", "pids limit %d is negative (0 means no limit)", p.Pids.Limit)
+	}
+
+	switch p.Seccomp.Base {
+	case "", SeccompBaseDefault:
+	default:
+		v.addf("seccomp.base", p.Seccomp.Base, "seccomp base %q is not one of \"\", %q", p.Seccomp.Base, SeccompBaseDefault)
+	}
+	seen = map[string]bool{}
+	for _, s := range p.Seccomp.Deny {
+		switch {
+		case !IsKnownSyscall(s):
+			v.addf("seccomp.deny", s, "unknown syscall %q", s)
+		case seen[s]:
+			v.addf("seccomp.deny", s, "syscall %q is listed twice", s)
+		}
+		seen[s] = true
+	}
+
+	switch a := p.AppArmor.Profile; {
+	case a == "unconfined":
+		v.addf("apparmor.profile", a, "apparmor profile may not be \"unconfined\" (\"\" leaves the spec's own)")
+	case strings.IndexFunc(a, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		v.addf("apparmor.profile", a, "apparmor profile %q holds a space or control character", a)
+	}
+
+	for _, list := range []struct {
+		key   string
+		paths []string
+	}{{"paths.masked", p.Paths.Masked}, {"paths.read_only", p.Paths.ReadOnly}} {
+		for _, s := range list.paths {
+			if !isCleanAbs(s) || s == "/" {
+				v.addf(list.key, s, "path %q must be absolute, clean and not /", s)
+			}
+		}
+	}
+	return v.errs
+}
+
+func isCleanAbs(p string) bool {
+	return path.IsAbs(p) && path.Clean(p) == p && !strings.ContainsRune(p, 0)
+}
