@@ -1,7 +1,9 @@
 package profiles
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 )
 
@@ -46,4 +48,36 @@ func (e *Error) Unwrap() []error {
 		return []error{ErrInvalidProfile, e.Err}
 	}
 	return []error{ErrInvalidProfile}
+}
+
+// join returns nil, the only error, or all of them ordered by place (one a
+// line; those without a line last).
+func join(errs []*Error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		return cmp.Or(
+			compareBool(a.Line == 0, b.Line == 0),
+			cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Column, b.Column))
+	})
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

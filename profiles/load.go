@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -268,7 +267,7 @@ func build(files []*file, bases *Set) (*Set, error) {
 	for _, f := range files {
 		f.idx = tomlpos.Build(f.data)
 		if err := toml.Unmarshal(f.data, &f.header); err != nil {
-			return nil, decodeError(f.source, err)
+			return nil, decodeError(f.source, f.idx, err)
 		}
 		name := f.header.Name
 		line := f.idx.Line("name", name)
@@ -345,54 +344,21 @@ func decode(f *file, base *Profile) (*Profile, error) {
 	d := toml.NewDecoder(bytes.NewReader(f.data))
 	d.DisallowUnknownFields()
 	if err := d.Decode(p); err != nil {
-		return nil, decodeError(f.source, err)
+		return nil, decodeError(f.source, f.idx, err)
 	}
 	// A base's own base is not this profile's: say what this file says.
 	p.Extends = f.header.Extends
 	if errs := validate(p, f.source, f.idx); len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, join(errs)
 	}
 	return p, nil
 }
 
 // decodeError turns a go-toml error into *Error(s) with positions.
-func decodeError(source string, err error) error {
-	var sm *toml.StrictMissingError
-	if errors.As(err, &sm) {
-		errs := make([]*Error, 0, len(sm.Errors))
-		for i := range sm.Errors {
-			line, col := sm.Errors[i].Position()
-			errs = append(errs, &Error{File: source, Line: line, Column: col,
-				Msg: fmt.Sprintf("unknown key %s", tomlpos.Path(sm.Errors[i].Key()))})
-		}
-		return joinErrors(errs)
+func decodeError(source string, idx *tomlpos.Index, err error) error {
+	var errs []*Error
+	for _, p := range tomlpos.DecodeProblems(err, idx) {
+		errs = append(errs, &Error{File: source, Line: p.Pos.Line, Column: p.Pos.Column, Msg: p.Msg})
 	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
-		// "cannot decode TOML integer into struct field profiles.Profile.Name
-		// of type string" speaks Go; say "name: cannot decode TOML integer
-		// into string" instead.
-		msg = goFieldRE.ReplaceAllString(msg, "into $1")
-		if k := de.Key(); len(k) > 0 {
-			msg = tomlpos.Path(k) + ": " + msg
-		}
-		return &Error{File: source, Line: line, Column: col, Msg: msg}
-	}
-	return &Error{File: source, Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
-}
-
-var goFieldRE = regexp.MustCompile(`into struct field \S+ of type (\S+)`)
-
-// joinErrors returns the only error, or all of them joined (one a line).
-func joinErrors(errs []*Error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	all := make([]error, len(errs))
-	for i, e := range errs {
-		all[i] = e
-	}
-	return errors.Join(all...)
+	return join(errs)
 }

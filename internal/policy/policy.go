@@ -4,6 +4,8 @@
 // at all is a valid, safe policy (Default).
 package policy
 
+import "github.com/hardened-dev/hardened/internal/policy/tomlpos"
+
 // Modes.
 const (
 	// ModeEnforce rewrites the spec and refuses what cannot be made safe.
@@ -47,6 +49,11 @@ type Policy struct {
 	// StrictRuntime is the backend a profile preferring gVisor gets
 	// ("gvisor" by default; set "runc" on a node without runsc).
 	StrictRuntime string `toml:"strict_runtime"`
+
+	// source and idx say where the policy came from, so that Check can
+	// name the line of a bad profile name.
+	source string
+	idx    *tomlpos.Index
 }
 
 // Runtime is one OCI runtime binary.

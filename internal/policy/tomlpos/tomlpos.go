@@ -8,9 +8,12 @@
 package tomlpos
 
 import (
+	"errors"
+	"regexp"
 	"strconv"
 	"strings"
 
+	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
@@ -28,6 +31,7 @@ type Pos struct {
 // strings are all indexed under the array's own path ("seccomp.deny").
 type Index struct {
 	keys   map[string]Pos
+	at     map[Pos]string // position of a key's first part -> its path
 	values map[string][]value
 	arrays map[string]int // array-of-tables path -> elements seen so far
 }
@@ -42,6 +46,7 @@ type value struct {
 func Build(data []byte) *Index {
 	ix := &Index{
 		keys:   map[string]Pos{},
+		at:     map[Pos]string{},
 		values: map[string][]value{},
 		arrays: map[string]int{},
 	}
@@ -52,11 +57,8 @@ func Build(data []byte) *Index {
 		expr := p.Expression()
 		switch expr.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			parts, first := keyParts(expr.Key())
-			table = ix.header(parts, expr.Kind == unstable.ArrayTable)
-			if first != nil {
-				ix.setKey(table, pos(&p, first))
-			}
+			parts, nodes := keyParts(expr.Key())
+			table = ix.header(&p, parts, nodes, expr.Kind == unstable.ArrayTable)
 		case unstable.KeyValue:
 			ix.keyValue(&p, table, expr)
 		}
@@ -88,22 +90,41 @@ func (ix *Index) Value(path, s string) (Pos, bool) {
 }
 
 // Line returns the line of the string s at path if it is there, else the
-// line of the key at path, else 0.
+// line of the key at path or, failing that, of its nearest parent
+// ([runtimes.runc] for a missing runtimes.runc.path), else 0.
 func (ix *Index) Line(path, s string) int {
 	if p, ok := ix.Value(path, s); ok {
 		return p.Line
 	}
-	if p, ok := ix.Key(path); ok {
-		return p.Line
+	for path != "" {
+		if p, ok := ix.Key(path); ok {
+			return p.Line
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
 	}
 	return 0
 }
 
-// header resolves a [table] or [[array]] header to its indexed path.
-func (ix *Index) header(parts []string, array bool) string {
+// PathAt returns the path of the key whose first part starts at pos.
+func (ix *Index) PathAt(pos Pos) (string, bool) {
+	if ix == nil {
+		return "", false
+	}
+	p, ok := ix.at[pos]
+	return p, ok
+}
+
+// header resolves a [table] or [[array]] header to its indexed path and
+// records the position of every prefix of it.
+func (ix *Index) header(p *unstable.Parser, parts []string, nodes []*unstable.Node, array bool) string {
 	path := ""
 	for i, part := range parts {
 		path = join(path, part)
+		ix.setKey(path, pos(p, nodes[i]))
 		if array && i == len(parts)-1 {
 			n := ix.arrays[path]
 			ix.arrays[path] = n + 1
@@ -112,18 +133,23 @@ func (ix *Index) header(parts []string, array bool) string {
 			// [routes.match] after [[routes]]: the last element.
 			path = indexed(path, n-1)
 		}
+		ix.setKey(path, pos(p, nodes[i]))
+	}
+	if len(nodes) > 0 {
+		ix.at[pos(p, nodes[0])] = path
 	}
 	return path
 }
 
 func (ix *Index) keyValue(p *unstable.Parser, table string, kv *unstable.Node) {
-	parts, first := keyParts(kv.Key())
+	parts, nodes := keyParts(kv.Key())
 	path := table
-	for _, part := range parts {
+	for i, part := range parts {
 		path = join(path, part)
+		ix.setKey(path, pos(p, nodes[i]))
 	}
-	if first != nil {
-		ix.setKey(path, pos(p, first))
+	if len(nodes) > 0 {
+		ix.at[pos(p, nodes[0])] = path
 	}
 	ix.value(p, path, kv.Value())
 }
@@ -141,6 +167,7 @@ func (ix *Index) value(p *unstable.Parser, path string, n *unstable.Node) {
 			c := it.Node()
 			switch c.Kind {
 			case unstable.InlineTable, unstable.Array:
+				ix.setKey(indexed(path, i), pos(p, c))
 				ix.value(p, indexed(path, i), c)
 			default:
 				ix.value(p, path, c)
@@ -157,21 +184,22 @@ func (ix *Index) value(p *unstable.Parser, path string, n *unstable.Node) {
 }
 
 func (ix *Index) setKey(path string, p Pos) {
+	if p.Line == 0 {
+		return
+	}
 	if _, ok := ix.keys[path]; !ok {
 		ix.keys[path] = p
 	}
 }
 
-func keyParts(it unstable.Iterator) ([]string, *unstable.Node) {
+func keyParts(it unstable.Iterator) ([]string, []*unstable.Node) {
 	var parts []string
-	var first *unstable.Node
+	var nodes []*unstable.Node
 	for it.Next() {
-		if first == nil {
-			first = it.Node()
-		}
+		nodes = append(nodes, it.Node())
 		parts = append(parts, string(it.Node().Data))
 	}
-	return parts, first
+	return parts, nodes
 }
 
 func pos(p *unstable.Parser, n *unstable.Node) Pos {
@@ -196,8 +224,57 @@ func indexed(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// Path joins key parts (as go-toml's DecodeError.Key gives them) into an
-// Index path, without array indices.
-func Path(parts []string) string {
-	return strings.Join(parts, ".")
+// StripIndices removes the array indices of a path: "routes[0].match.x"
+// becomes "routes.match.x", the key's name in TOML terms.
+func StripIndices(path string) string {
+	return indexRE.ReplaceAllString(path, "")
+}
+
+var (
+	indexRE   = regexp.MustCompile(`\[[0-9]+\]`)
+	goFieldRE = regexp.MustCompile(`into struct field \S+ of type (\S+)`)
+)
+
+// Problem is one decoding problem with its place.
+type Problem struct {
+	Pos Pos
+	Msg string
+}
+
+// DecodeProblems turns an error of go-toml's decoder into problems with
+// positions: one per unknown key ("unknown key rootfs.readonly", the full
+// path found in ix, since go-toml's own is incomplete inside inline tables
+// of arrays of tables), or the syntax or type error. An error that is none
+// of these gives one problem without a position.
+func DecodeProblems(err error, ix *Index) []Problem {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) {
+		ps := make([]Problem, 0, len(sm.Errors))
+		for i := range sm.Errors {
+			line, col := sm.Errors[i].Position()
+			pos := Pos{Line: line, Column: col}
+			name := strings.Join(sm.Errors[i].Key(), ".")
+			if path, ok := ix.PathAt(pos); ok {
+				name = StripIndices(path)
+			}
+			ps = append(ps, Problem{Pos: pos, Msg: "unknown key " + name})
+		}
+		return ps
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if strings.HasPrefix(msg, "cannot decode") {
+			// "cannot decode TOML integer into struct field
+			// profiles.Profile.Name of type string" speaks Go; say
+			// "name: cannot decode TOML integer into string".
+			msg = goFieldRE.ReplaceAllString(msg, "into $1")
+			if k := de.Key(); len(k) > 0 {
+				msg = strings.Join(k, ".") + ": " + msg
+			}
+		}
+		return []Problem{{Pos: Pos{Line: line, Column: col}, Msg: msg}}
+	}
+	return []Problem{{Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 }

@@ -82,3 +82,37 @@ func FuzzBuild(f *testing.F) {
 		ix.Line("a", "b")
 	})
 }
+
+func TestParentsAndPathAt(t *testing.T) {
+	ix := Build([]byte(doc))
+	for path, line := range map[string]int{
+		"routes":                    13,
+		"routes[0]":                 13,
+		"routes[0].profile":         13,
+		"routes[1].match.labels.c":  18,
+		"routes[1].match.labels":    18,
+		"rootfs.scratch[1].noexec":  11,
+		"rootfs.scratch[7].path":    9,
+		"nothing.here":              0,
+		"seccomp.deny":              21,
+		"capabilities.allowed.more": 4,
+	} {
+		if got := ix.Line(path, ""); got != line {
+			t.Errorf("Line(%q) = %d, want %d", path, got, line)
+		}
+	}
+	for pos, want := range map[Pos]string{
+		{13, 3}:  "routes[0]",
+		{18, 2}:  "routes[1].match.labels",
+		{11, 5}:  "rootfs.scratch[1].path",
+		{21, 1}:  "seccomp.deny.extra",
+		{16, 27}: "routes[1].match.annotations.example.com/x",
+	} {
+		if got, ok := ix.PathAt(pos); !ok || got != want {
+			t.Errorf("PathAt(%v) = %q, %v; want %q", pos, got, ok, want)
+		}
+	}
+	if got := StripIndices("routes[10].match.x[2]"); got != "routes.match.x" {
+		t.Errorf("StripIndices = %q", got)
+	}
+}
