@@ -1,0 +1,300 @@
+// Package resolve decides which hardening profile and which backend (runc
+// or gVisor) a workload gets, from the node policy, the workload's
+// annotations and labels, and its image's labels.
+//
+// Who may ask for what:
+//   - the node policy sets the default profile, the minimum and the routes;
+//   - an annotation (written by whoever writes the pod) may pick any
+//     profile at or above the minimum, and the backend;
+//   - an image label (written by whoever builds the image) may only make
+//     the profile stricter: an image says what it needs, never what it may
+//     escape.
+//
+// gVisor is the stricter backend: any of the annotation, the matching route
+// or the profile asking for it wins, and an annotation cannot take it away.
+package resolve
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
+)
+
+// Annotation and label keys.
+const (
+	// AnnotationProfile picks a profile at or above the node's minimum.
+	AnnotationProfile = "hardened.dev/profile"
+	// AnnotationRuntime picks the backend: "runc" or "gvisor".
+	AnnotationRuntime = "hardened.dev/runtime"
+	// LabelProfile, an image label, asks for a stricter profile.
+	LabelProfile = "hardened.dev/profile"
+)
+
+// Sources named in a Decision and in messages.
+const (
+	SourceDefaultProfile   = "policy default_profile"
+	SourceDefaultRuntime   = "default"
+	SourceAnnotationPrefix = "annotation "
+	SourceImageLabelPrefix = "image label "
+)
+
+// ErrRefused is wrapped by every refusal: the workload asks for something
+// the node does not allow. (An error that does not wrap it is a policy or
+// profile configuration problem.)
+var ErrRefused = errors.New("refused")
+
+// RefusedError is a refusal; its message names the source that asked.
+type RefusedError struct {
+	Msg string
+	// Err is a further cause (profiles.ErrUnknownProfile), or nil.
+	Err error
+}
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// Unwrap returns ErrRefused and the cause.
+func (e *RefusedError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrRefused, e.Err}
+	}
+	return []error{ErrRefused}
+}
+
+func refusef(cause error, format string, args ...any) error {
+	return &RefusedError{Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// Inputs are what the workload carries.
+type Inputs struct {
+	// Annotations of the container (and of the pod, where containerd's
+	// pod_annotations passes them on).
+	Annotations map[string]string
+	// ImageLabels are the image config's labels.
+	ImageLabels map[string]string
+	// Labels are the container's and the pod's labels.
+	Labels map[string]string
+}
+
+// Decision is the outcome: the profile and backend, and who chose them.
+type Decision struct {
+	// Profile is a copy of the chosen profile.
+	Profile *profiles.Profile
+	// ProfileSource says who chose it ("policy default_profile",
+	// "policy route #2", "annotation hardened.dev/profile",
+	// "image label hardened.dev/profile").
+	ProfileSource string
+	// Runtime is policy.RuntimeRunc or policy.RuntimeGVisor.
+	Runtime string
+	// RuntimeSource says who chose it ("default",
+	// "annotation hardened.dev/runtime", "policy route #1",
+	// `profile "strict" (policy strict_runtime)`).
+	RuntimeSource string
+	// Notes say what was asked for and not done, and why.
+	Notes []string
+}
+
+// Resolve applies the rules in order:
+//  1. the profile starts as the policy's default_profile;
+//  2. the first route whose annotations and labels all match may set the
+//     runtime and the profile;
+//  3. the hardened.dev/profile annotation may pick any known profile at or
+//     above the minimum (unknown or below: refused);
+//  4. the hardened.dev/profile image label is taken if stricter, ignored
+//     with a note if not (unknown: refused);
+//  5. a result below the minimum is refused;
+//  6. the backend is gVisor if the hardened.dev/runtime annotation, the
+//     route, or the profile (Runtime "gvisor" with strict_runtime "gvisor")
+//     asks for it, else runc; an annotation asking for runc against a route
+//     or profile requiring gVisor is refused, and so is a backend the
+//     policy does not configure.
+//
+// A nil policy is policy.Default(); a nil set is profiles.Builtin().
+func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) {
+	if p == nil {
+		p = policy.Default()
+	}
+	if set == nil {
+		set = profiles.Builtin()
+	}
+	r := &resolver{p: p, set: set, in: in, d: &Decision{}}
+	if err := r.profile(); err != nil {
+		return nil, err
+	}
+	if err := r.runtime(); err != nil {
+		return nil, err
+	}
+	return r.d, nil
+}
+
+type resolver struct {
+	p   *policy.Policy
+	set *profiles.Set
+	in  Inputs
+	d   *Decision
+
+	name        string        // current profile
+	route       *policy.Route // the matching route, if any
+	routeSource string
+}
+
+func (r *resolver) profile() error {
+	if _, err := r.set.Get(r.p.MinimumProfile); err != nil {
+		return fmt.Errorf("%w: minimum_profile: %w", policy.ErrInvalidPolicy, err)
+	}
+	if _, err := r.set.Get(r.p.DefaultProfile); err != nil {
+		return fmt.Errorf("%w: default_profile: %w", policy.ErrInvalidPolicy, err)
+	}
+	r.name, r.d.ProfileSource = r.p.DefaultProfile, SourceDefaultProfile
+
+	for i := range r.p.Routes {
+		if matches(&r.p.Routes[i], r.in) {
+			r.route = &r.p.Routes[i]
+			r.routeSource = fmt.Sprintf("policy route #%d", i+1)
+			break
+		}
+	}
+	if r.route != nil && r.route.Profile != "" {
+		if _, err := r.set.Get(r.route.Profile); err != nil {
+			return fmt.Errorf("%w: %s profile: %w", policy.ErrInvalidPolicy, r.routeSource, err)
+		}
+		r.name, r.d.ProfileSource = r.route.Profile, r.routeSource
+	}
+
+	if v, ok := r.in.Annotations[AnnotationProfile]; ok {
+		src := SourceAnnotationPrefix + AnnotationProfile
+		if !r.set.Has(v) {
+			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
+				src, v, strings.Join(r.set.Names(), ", "))
+		}
+		if ok, _ := r.set.AtLeast(v, r.p.MinimumProfile); !ok {
+			return refusef(nil, "%s=%q is below the node's minimum profile %q", src, v, r.p.MinimumProfile)
+		}
+		r.name, r.d.ProfileSource = v, src
+	}
+
+	if v, ok := r.in.ImageLabels[LabelProfile]; ok {
+		src := SourceImageLabelPrefix + LabelProfile
+		if !r.set.Has(v) {
+			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
+				src, v, strings.Join(r.set.Names(), ", "))
+		}
+		c, _ := r.set.Compare(v, r.name)
+		switch {
+		case c > 0:
+			r.name, r.d.ProfileSource = v, src
+		case v == r.name:
+		case c < 0:
+			r.note("image label asks for %s, less strict than %s (from %s): ignored", v, r.name, r.d.ProfileSource)
+		default:
+			r.note("image label asks for %s, no stricter than %s (from %s): ignored", v, r.name, r.d.ProfileSource)
+		}
+	}
+
+	if ok, _ := r.set.AtLeast(r.name, r.p.MinimumProfile); !ok {
+		return refusef(nil, "profile %q (from %s) is below the node's minimum profile %q",
+			r.name, r.d.ProfileSource, r.p.MinimumProfile)
+	}
+	prof, err := r.set.Get(r.name)
+	if err != nil {
+		return err
+	}
+	r.d.Profile = prof
+	return nil
+}
+
+func (r *resolver) runtime() error {
+	// Who asks for gVisor, and who asks for runc.
+	var gvisor, runc []string
+	annSrc := ""
+	if v, ok := r.in.Annotations[AnnotationRuntime]; ok {
+		annSrc = fmt.Sprintf("%s%s=%q", SourceAnnotationPrefix, AnnotationRuntime, v)
+		switch v {
+		case policy.RuntimeRunc, policy.RuntimeGVisor:
+		default:
+			return refusef(nil, "%s is not one of %q, %q", annSrc, policy.RuntimeRunc, policy.RuntimeGVisor)
+		}
+		if _, ok := r.p.Runtimes[v]; !ok {
+			return refusef(nil, "%s asks for a runtime this node does not configure (configured: %s)",
+				annSrc, strings.Join(r.p.RuntimeNames(), ", "))
+		}
+		if v == policy.RuntimeGVisor {
+			gvisor = append(gvisor, SourceAnnotationPrefix+AnnotationRuntime)
+		} else {
+			runc = append(runc, annSrc)
+		}
+	}
+	var required []string // sources other than the annotation requiring gVisor
+	if r.route != nil {
+		switch r.route.Runtime {
+		case policy.RuntimeGVisor:
+			gvisor = append(gvisor, r.routeSource)
+			required = append(required, r.routeSource)
+		case policy.RuntimeRunc:
+			runc = append(runc, r.routeSource)
+		}
+	}
+	if r.d.Profile.Runtime == profiles.RuntimeGVisor {
+		src := fmt.Sprintf("profile %q (policy strict_runtime)", r.d.Profile.Name)
+		if r.p.StrictRuntime == policy.RuntimeGVisor {
+			gvisor = append(gvisor, src)
+			required = append(required, src)
+		} else {
+			r.note("profile %s prefers gvisor; policy strict_runtime is %q: runc", r.d.Profile.Name, r.p.StrictRuntime)
+		}
+	}
+
+	if len(gvisor) == 0 {
+		r.d.Runtime, r.d.RuntimeSource = policy.RuntimeRunc, SourceDefaultRuntime
+		if len(runc) > 0 {
+			r.d.RuntimeSource = runcSource(runc[0])
+		}
+		return nil
+	}
+	if annSrc != "" && len(required) > 0 && r.in.Annotations[AnnotationRuntime] == policy.RuntimeRunc {
+		verb := "requires"
+		if len(required) > 1 {
+			verb = "require"
+		}
+		return refusef(nil, "%s conflicts with %s, which %s gvisor", annSrc, strings.Join(required, " and "), verb)
+	}
+	if _, ok := r.p.Runtimes[policy.RuntimeGVisor]; !ok {
+		return refusef(nil, "gvisor is required by %s but this node does not configure it", strings.Join(gvisor, " and "))
+	}
+	r.d.Runtime, r.d.RuntimeSource = policy.RuntimeGVisor, gvisor[0]
+	for _, s := range runc {
+		r.note("%s asks for runc; %s requires gvisor, the stricter backend: gvisor", s, gvisor[0])
+	}
+	return nil
+}
+
+// runcSource turns `annotation hardened.dev/runtime="runc"` into the plain
+// source name; a route stays as it is.
+func runcSource(s string) string {
+	if strings.HasPrefix(s, SourceAnnotationPrefix) {
+		return SourceAnnotationPrefix + AnnotationRuntime
+	}
+	return s
+}
+
+func (r *resolver) note(format string, args ...any) {
+	r.d.Notes = append(r.d.Notes, fmt.Sprintf(format, args...))
+}
+
+// matches reports whether every annotation and label of the route's match
+// has the same value in the inputs.
+func matches(rt *policy.Route, in Inputs) bool {
+	for k, v := range rt.Match.Annotations {
+		if got, ok := in.Annotations[k]; !ok || got != v {
+			return false
+		}
+	}
+	for k, v := range rt.Match.Labels {
+		if got, ok := in.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
