@@ -1,0 +1,151 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Files the shim keeps in a bundle, next to containerd's config.json.
+const (
+	configFile = "config.json"
+	// origConfigFile is containerd's unhardened config.json, kept (as a
+	// hard link to the original inode) the first time the shim rewrites it.
+	origConfigFile = "config.json.orig"
+	// reportFile is the human-readable record of what the shim did.
+	reportFile = "hardening-report.json"
+	// stateFile is what the shim needs to harden an exec after it lost its
+	// memory: the configuration the container was hardened with.
+	stateFile = "hardening-state.json"
+)
+
+// readBundleSpec reads the spec to harden: the original containerd wrote,
+// which is config.json.orig when an earlier attempt already rewrote
+// config.json (a retried Create must start from the same input, not from
+// its own output).
+func readBundleSpec(bundle string) (*specs.Spec, error) {
+	path := filepath.Join(bundle, origConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		path = filepath.Join(bundle, configFile)
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the bundle's spec: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// writeBundleSpec replaces config.json with s. The original is kept as
+// config.json.orig, once: a hard link made before the rename, and never
+// replaced (link(2) fails when the name exists), so a retry cannot
+// overwrite the original with an already hardened spec. The new file is
+// written beside the old one, synced and renamed over it, so runc reads
+// either the old spec or the whole new one.
+func writeBundleSpec(bundle string, s *specs.Spec) error {
+	cfg := filepath.Join(bundle, configFile)
+	st, err := os.Stat(cfg)
+	if err != nil {
+		return fmt.Errorf("failed to stat %s: %w", cfg, err)
+	}
+	if err := os.Link(cfg, filepath.Join(bundle, origConfigFile)); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("failed to keep the original spec: %w", err)
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("failed to encode the hardened spec: %w", err)
+	}
+	return writeFileAtomic(cfg, data, st.Mode().Perm())
+}
+
+// writeFileAtomic writes data to path through a synced temporary file in
+// the same directory renamed over path, then syncs the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (retErr error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("failed to create a temporary file: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if retErr != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("failed to write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("failed to sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("failed to replace %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// writeFileSync writes a new file and syncs it (no rename: the caller
+// publishes its directory atomically).
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("failed to sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeJSON writes v as indented JSON, atomically.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'), 0o644)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	return nil
+}

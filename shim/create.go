@@ -1,0 +1,276 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/internal/resolve"
+)
+
+// Create hardens the bundle, then has the stock service create the
+// container with the backend the policy chose. Every check runs before
+// anything is written or created, so a refused Create leaves the bundle as
+// containerd wrote it and nothing behind.
+func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	p, err := s.plan(ctx, r)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
+		return nil, errgrpc.ToGRPC(err)
+	}
+	if err := p.commit(r.Bundle); err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
+	}
+	opts, err := typeurl.MarshalAnyToProto(p.runc)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: failed to encode runc options: %w", err))
+	}
+	r.Options = opts
+	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	if err != nil {
+		return resp, err
+	}
+	s.mu.Lock()
+	s.containers[r.ID] = p.state
+	s.mu.Unlock()
+	p.log(ctx)
+	return resp, nil
+}
+
+// plan is a decided Create: what to write in the bundle and how to run it.
+type plan struct {
+	report *Report
+	state  *ctrState
+	// spec replaces config.json (enforce mode); nil leaves it (audit mode).
+	spec *specs.Spec
+	runc *options.Options
+}
+
+// plan decides everything about a container without side effects (besides
+// the runsc wrapper directory, which is node-wide and idempotent).
+// In enforce mode every refusal returns an error; in audit mode the first
+// one is recorded in the report and the container runs unchanged on runc.
+func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan, error) {
+	caller, err := splitOptions(r.Options)
+	if err != nil {
+		return nil, invalidf("container %s: %v", r.ID, err)
+	}
+	orig, err := readBundleSpec(r.Bundle)
+	if err != nil {
+		return nil, invalidf("container %s: %v", r.ID, err)
+	}
+	sandboxID, err := podMember(r.ID, orig.Annotations)
+	if err != nil {
+		return nil, invalidf("container %s: %v", r.ID, err)
+	}
+	rep := &Report{ContainerID: r.ID, Changes: []hardening.Change{}}
+
+	// Labels: from containerd, or none at all when there is no containerd
+	// to ask (never a silent fallback when containerd fails to answer).
+	info := &containerInfo{}
+	if s.labels == nil {
+		rep.Notes = append(rep.Notes, "no containerd address: labels not read, decided from annotations only")
+	} else if info, err = s.labels.lookup(ctx, r.ID, sandboxID); err != nil {
+		return nil, refusedf("container %s: cannot read its labels from containerd, refusing rather than deciding without them: %v", r.ID, err)
+	}
+
+	// The node policy: from runtimeoptions on the request; else from the
+	// container record's runtime options (containerd sends task options
+	// instead of runtime options when it has any, e.g. runc options for
+	// user namespaces); else the built-in default.
+	src := caller.Policy
+	if src == nil {
+		if rec, err := splitOptions(info.RuntimeOptions); err == nil && rec.Policy != nil {
+			src = rec.Policy
+			rep.Notes = append(rep.Notes, "policy taken from the container's runtime options (the task carried runc options)")
+		}
+	}
+	if src == nil {
+		src = &policySource{}
+	}
+	np, err := s.policies.get(*src)
+	if err != nil {
+		return nil, invalidf("container %s: %v", r.ID, err)
+	}
+	pol := np.pol
+	audit := pol.Mode == policy.ModeAudit
+	rep.Policy, rep.Mode = np.source, pol.Mode
+
+	// refuse returns the enforce-mode error, or records the reason in audit
+	// mode and returns nil.
+	refuse := func(format string, args ...any) error {
+		err := refusedf(format, args...)
+		if !audit {
+			return err
+		}
+		if rep.Refused == "" {
+			rep.Refused = err.Error()
+		}
+		return nil
+	}
+
+	// Profile and backend.
+	dec, err := resolve.Resolve(pol, np.set, resolve.Inputs{
+		Annotations: orig.Annotations,
+		ImageLabels: info.ImageLabels,
+		Labels:      info.Labels,
+	})
+	if err != nil {
+		if err := refuse("container %s: %v (policy %s)", r.ID, err, np.source); err != nil {
+			return nil, err
+		}
+	}
+	want := policy.RuntimeRunc
+	if dec != nil {
+		rep.Profile, rep.ProfileSource = dec.Profile.Name, dec.ProfileSource
+		rep.RuntimeSource = dec.RuntimeSource
+		rep.Notes = append(rep.Notes, dec.Notes...)
+		want = dec.Runtime
+	}
+	use := want
+	if audit && want != policy.RuntimeRunc {
+		use = policy.RuntimeRunc
+		rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: enforce would run this container on %s (%s); it runs on runc", want, dec.RuntimeSource))
+	}
+
+	// One backend per pod: the sandbox decided it and recorded it in its
+	// bundle; a container that would run elsewhere cannot join the pod.
+	if sandboxID != "" {
+		sb, err := sandboxBackend(r.Bundle, sandboxID)
+		switch {
+		case err != nil:
+			if err := refuse("container %s: %v", r.ID, err); err != nil {
+				return nil, err
+			}
+		case sb != use:
+			if err := refuse("pod sandbox %s runs on %s; container %s would run on %s (%s)", sandboxID, sb, r.ID, use, rep.RuntimeSource); err != nil {
+				return nil, err
+			}
+			rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: runs on %s, the backend of pod sandbox %s", sb, sandboxID))
+			use = sb
+		}
+	}
+	rep.Runtime = use
+
+	be, err := prepareBackend(pol, use, s.runDir)
+	if err != nil {
+		return nil, refusedf("container %s: %v", r.ID, err)
+	}
+	if be.Name == policy.RuntimeRunc {
+		if err := s.gate(ctx, be.Binary); err != nil {
+			if err := refuse("container %s: runc %s refused: %v", r.ID, be.Binary, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rep.Binary = be.Binary
+
+	// The spec.
+	st := &ctrState{bundle: r.Bundle, mode: pol.Mode, spec: orig, origPids: pidsLimit(orig)}
+	st.curPids = st.origPids
+	var hardened *specs.Spec
+	if dec != nil {
+		st.cfg = hardening.Config{
+			Profile:      dec.Profile,
+			Host:         hardening.Host{AppArmor: s.appArmor()},
+			AppArmorMode: pol.AppArmor,
+			AllowedHooks: pol.AllowedHooks,
+			// In audit mode, report what enforce would do on its backend.
+			Backend: want,
+		}
+		if !audit {
+			st.cfg.Backend = use
+		}
+		out, hrep, err := hardening.Harden(orig, st.cfg)
+		if err != nil {
+			if err := refuse("container %s refused by profile %s (%s; policy %s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, np.source, err); err != nil {
+				return nil, err
+			}
+		} else {
+			hardened = out
+			st.spec = out
+			rep.Changes = append(rep.Changes, hrep.Changes...)
+			rep.NotEnforced = hrep.NotEnforced
+		}
+	}
+	rep.NotEnforced = backendGaps(st.cfg.Backend, rep.NotEnforced)
+	if st.cfg.Backend == policy.RuntimeGVisor {
+		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
+	}
+
+	opts, notes := runcOptions(caller.Runc, be.Binary, be.Root)
+	rep.Notes = append(rep.Notes, notes...)
+
+	p := &plan{report: rep, state: st, runc: opts}
+	if !audit {
+		p.spec = hardened
+		st.curPids = pidsLimit(hardened)
+	}
+	return p, nil
+}
+
+// backendGaps adds what a backend does not enforce, when the engine's
+// report does not already say it.
+func backendGaps(backend string, gaps []hardening.Gap) []hardening.Gap {
+	if backend != policy.RuntimeGVisor {
+		return gaps
+	}
+	for _, g := range gaps {
+		if g.Rule == "apparmor" {
+			return gaps
+		}
+	}
+	return append(gaps, hardening.Gap{Rule: "apparmor", Reason: "gVisor does not apply AppArmor profiles (its Sentry mediates syscalls instead)"})
+}
+
+// commit writes the plan to the bundle: the hardened config.json (enforce
+// mode), the state and the report.
+func (p *plan) commit(bundle string) error {
+	if p.spec != nil {
+		if err := writeBundleSpec(bundle, p.spec); err != nil {
+			return err
+		}
+	}
+	if p.state.cfg.Profile != nil {
+		if err := writeJSON(filepath.Join(bundle, stateFile), stateOf(p.state.mode, p.state.cfg)); err != nil {
+			return fmt.Errorf("failed to write %s: %w", stateFile, err)
+		}
+	}
+	if err := writeJSON(filepath.Join(bundle, reportFile), p.report); err != nil {
+		return fmt.Errorf("failed to write %s: %w", reportFile, err)
+	}
+	return nil
+}
+
+func (p *plan) log(ctx context.Context) {
+	rep := p.report
+	l := log.G(ctx).WithFields(log.Fields{
+		"id":      rep.ContainerID,
+		"profile": rep.Profile,
+		"backend": rep.Runtime,
+		"changes": len(rep.Changes),
+		"mode":    rep.Mode,
+	})
+	for _, c := range rep.Changes {
+		f := log.Fields{"rule": c.Rule, "field": c.Field}
+		// Environment values may be secrets: never logged.
+		if !strings.HasPrefix(c.Field, "process.env") {
+			f["before"], f["after"] = c.Before, c.After
+		}
+		l.WithFields(f).Debug("hardened: change")
+	}
+	if rep.Refused != "" {
+		l = l.WithField("wouldRefuse", rep.Refused)
+	}
+	l.Info("hardened: container")
+}

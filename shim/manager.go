@@ -1,0 +1,100 @@
+package shim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// NewManager returns the shim manager: containerd's runc manager (binary
+// lifecycle, pod grouping by io.kubernetes.cri.sandbox-id, shim cgroup,
+// `delete`), with the runtime options translated before it reads them.
+func NewManager(name string) shim.Shim {
+	return &Manager{inner: manager.NewShimManager(name)}
+}
+
+// Manager wraps the stock runc shim manager.
+type Manager struct {
+	inner shim.Shim
+}
+
+// Name is the runtime name.
+func (m *Manager) Name() string { return m.inner.Name() }
+
+// Start runs the `start` binary call: the stock manager groups the pod's
+// containers in one shim and starts it. Only the first container of a pod
+// passes here, so nothing is hardened here: Create does it for every
+// container.
+func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	if err := translateBootstrap(params); err != nil {
+		return nil, fmt.Errorf("failed to translate runtime options: %w", err)
+	}
+	return m.inner.Start(ctx, params)
+}
+
+// Stop runs the `delete` binary call (cwd: the bundle). The stock code runs
+// `<binary> delete --force` with the binary and root the task service
+// recorded in the bundle (files "runtime" and options.json, written from
+// the runc options Create passed on): runc, or the runsc wrapper for a
+// gVisor container, so delete reaches the runtime that ran it.
+func (m *Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
+	return m.inner.Stop(ctx, id)
+}
+
+// Info answers `-info` (options on stdin): the stock code reads runc
+// options only and runs `<binary> features`. runtimeoptions are turned
+// into runc options naming the policy's runc binary.
+func (m *Manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
+	data, err := io.ReadAll(optionsR)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read runtime options: %w", err)
+	}
+	out, err := translateInfoOptions(ctx, data, defaultPolicies)
+	if err != nil {
+		return nil, err
+	}
+	return m.inner.Info(ctx, bytes.NewReader(out))
+}
+
+// translateInfoOptions turns the options message Info reads into runc
+// options with the policy's runc binary and root.
+func translateInfoOptions(ctx context.Context, data []byte, policies *policyCache) ([]byte, error) {
+	var in *anypb.Any
+	if len(data) > 0 {
+		in = &anypb.Any{}
+		if err := proto.Unmarshal(data, in); err != nil {
+			return nil, fmt.Errorf("failed to decode runtime options: %w", err)
+		}
+	}
+	caller, err := splitOptions(in)
+	if err != nil {
+		return nil, err
+	}
+	src := policySource{}
+	if caller.Policy != nil {
+		src = *caller.Policy
+	}
+	np, err := policies.get(src)
+	if err != nil {
+		return nil, err
+	}
+	binary, root, err := runcBinary(np)
+	if err != nil {
+		return nil, err
+	}
+	opts, _ := runcOptions(caller.Runc, binary, root)
+	a, err := typeurl.MarshalAnyToProto(opts)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(a)
+}

@@ -1,0 +1,55 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+)
+
+// CRI annotations the shim reads (the same ones containerd's manager and
+// runsc group a pod by).
+const (
+	annContainerType = "io.kubernetes.cri.container-type"
+	annSandboxID     = "io.kubernetes.cri.sandbox-id"
+
+	containerTypeSandbox   = "sandbox"
+	containerTypeContainer = "container"
+)
+
+// identifierRE is containerd's identifier syntax; a sandbox id that does
+// not match it is not used as a path component.
+var identifierRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+
+// podMember returns the sandbox id when the container joins a CRI pod's
+// sandbox, "" when it decides its own backend (a pod sandbox, or a
+// standalone container).
+func podMember(id string, annotations map[string]string) (string, error) {
+	sandboxID := annotations[annSandboxID]
+	if sandboxID == "" || sandboxID == id || annotations[annContainerType] == containerTypeSandbox {
+		return "", nil
+	}
+	if !identifierRE.MatchString(sandboxID) || len(sandboxID) > 76 {
+		return "", fmt.Errorf("invalid %s annotation %q", annSandboxID, sandboxID)
+	}
+	return sandboxID, nil
+}
+
+// sandboxBackend reads the backend a pod's sandbox runs on from the
+// sandbox's report, in the sibling bundle directory (containerd keeps a
+// namespace's bundles side by side).
+func sandboxBackend(bundle, sandboxID string) (string, error) {
+	path := filepath.Join(filepath.Dir(bundle), sandboxID, reportFile)
+	var r Report
+	if err := readJSON(path, &r); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("pod sandbox %s has no hardening record (%s): was it started by another runtime?", sandboxID, path)
+		}
+		return "", fmt.Errorf("failed to read the record of pod sandbox %s: %w", sandboxID, err)
+	}
+	if r.Runtime == "" {
+		return "", fmt.Errorf("the record of pod sandbox %s names no runtime", sandboxID)
+	}
+	return r.Runtime, nil
+}

@@ -1,0 +1,67 @@
+package shim
+
+import (
+	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/profiles"
+)
+
+// Report is hardening-report.json: what the shim decided for one
+// container and what it changed. It is also the pod's record of its
+// backend: a CRI sandbox's report is read by the pod's later containers.
+type Report struct {
+	ContainerID string `json:"containerID"`
+	// Profile and ProfileSource: the profile applied and why it was chosen.
+	Profile       string `json:"profile"`
+	ProfileSource string `json:"profileSource,omitempty"`
+	// Runtime is the backend the container runs on ("runc" or "gvisor");
+	// RuntimeSource says why.
+	Runtime       string `json:"runtime"`
+	RuntimeSource string `json:"runtimeSource,omitempty"`
+	// Mode is the policy mode: "enforce" or "audit".
+	Mode string `json:"mode"`
+	// Policy names the node policy used (its file, or "built-in default").
+	Policy string `json:"policy"`
+	// Binary is the OCI binary the runc shim code runs (runc, or the runsc
+	// wrapper).
+	Binary string `json:"binary"`
+	// Notes are remarks from the resolver and the shim (label sources,
+	// ignored options, audit-mode deviations).
+	Notes       []string           `json:"notes,omitempty"`
+	Changes     []hardening.Change `json:"changes"`
+	NotEnforced []hardening.Gap    `json:"notEnforced,omitempty"`
+	// Refused is, in audit mode, the reason enforce mode would have refused
+	// the container.
+	Refused string `json:"refused,omitempty"`
+}
+
+// state is hardening-state.json: enough to harden an exec the same way
+// after the shim lost its in-memory record of the container.
+type state struct {
+	Mode         string            `json:"mode"`
+	Profile      *profiles.Profile `json:"profile"`
+	AppArmorMode string            `json:"appArmorMode"`
+	AllowedHooks []string          `json:"allowedHooks,omitempty"`
+	Backend      string            `json:"backend"`
+	HostAppArmor bool              `json:"hostAppArmor"`
+}
+
+func (st *state) config() hardening.Config {
+	return hardening.Config{
+		Profile:      st.Profile,
+		Host:         hardening.Host{AppArmor: st.HostAppArmor},
+		AppArmorMode: st.AppArmorMode,
+		AllowedHooks: st.AllowedHooks,
+		Backend:      st.Backend,
+	}
+}
+
+func stateOf(mode string, cfg hardening.Config) *state {
+	return &state{
+		Mode:         mode,
+		Profile:      cfg.Profile,
+		AppArmorMode: cfg.AppArmorMode,
+		AllowedHooks: cfg.AllowedHooks,
+		Backend:      cfg.Backend,
+		HostAppArmor: cfg.Host.AppArmor,
+	}
+}

@@ -1,0 +1,296 @@
+package shim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The runsc wrapper.
+//
+// The runc shim code drives its OCI binary through go-runc, and the only
+// knob it has is the binary's path (options.BinaryName). gVisor needs two
+// things that path alone cannot give it:
+//
+//   - global flags: runsc ignores the spec's seccomp filter unless it is
+//     started with --oci-seccomp, and the node policy adds its own
+//     ([runtimes.gvisor] args: --platform, --network, ...);
+//   - stdio ownership for `runsc start`: go-runc reads the output of
+//     `start` through a pipe, and the gofer runsc starts for a pod's app
+//     container inherits that pipe, so the read never sees EOF and
+//     StartContainer hangs (seen with a goroutine dump of the shim).
+//
+// So BinaryName points at this very binary through a symlink named
+// RunscWrapperName, in a directory that also holds runsc.json (the runsc
+// path and flags). main() recognises the name and calls RunscWrapperMain.
+// Every subcommand but `start` is a plain execve of runsc with the flags
+// inserted: same pid, same stdio, no extra process. `start` runs runsc
+// with its stdout/stderr on memory files and relays them once runsc exits.
+
+// RunscWrapperName is the name under which the shim binary acts as the
+// runsc wrapper.
+const RunscWrapperName = "hardened-runsc"
+
+const runscConfigFile = "runsc.json"
+
+// runscConfig is the wrapper's configuration, written next to its symlink.
+type runscConfig struct {
+	// Path is runsc's absolute path.
+	Path string `json:"path"`
+	// Args are global flags inserted before go-runc's arguments.
+	Args []string `json:"args,omitempty"`
+}
+
+// IsRunscWrapper reports whether the binary was invoked as the runsc
+// wrapper (argv[0] is the wrapper's symlink).
+func IsRunscWrapper(argv0 string) bool {
+	return filepath.Base(argv0) == RunscWrapperName
+}
+
+// RunscWrapperMain runs the wrapper with os.Args and exits.
+func RunscWrapperMain() {
+	os.Exit(runRunscWrapper(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func runRunscWrapper(argv []string, stdin, stdout, stderr *os.File) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
+		return 127
+	}
+	self := argv[0]
+	if !filepath.IsAbs(self) {
+		p, err := exec.LookPath(self)
+		if err != nil {
+			return fail(fmt.Errorf("failed to locate the wrapper's directory: %w", err))
+		}
+		self = p
+	}
+	cfg, err := readRunscConfig(filepath.Dir(self))
+	if err != nil {
+		return fail(err)
+	}
+	args := runscArgv(cfg, argv[1:])
+	if subcommand(argv[1:]) != "start" {
+		// execve keeps the pid go-runc waits on and passes stdio as is.
+		return fail(syscall.Exec(cfg.Path, args, os.Environ()))
+	}
+	return runStart(args, stdin, stdout, stderr)
+}
+
+// runStart runs `runsc ... start` with stdout and stderr on memory files,
+// not on the pipes go-runc gave us: processes runsc leaves behind (the
+// gofer of a pod's app container) inherit runsc's stdio, and a pipe they
+// hold open keeps go-runc's read from ever ending.
+func runStart(args []string, stdin, stdout, stderr *os.File) int {
+	outf, err := memFile("runsc-start-stdout")
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
+		return 127
+	}
+	defer outf.Close()
+	errf, err := memFile("runsc-start-stderr")
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
+		return 127
+	}
+	defer errf.Close()
+
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Args = args
+	cmd.Stdin = stdin
+	cmd.Stdout = outf
+	cmd.Stderr = errf
+	// go-runc kills us with SIGKILL when its context ends; take runsc along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runErr := cmd.Run()
+
+	relay(stdout, outf)
+	relay(stderr, errf)
+
+	var exitErr *exec.ExitError
+	switch {
+	case runErr == nil:
+		return 0
+	case errors.As(runErr, &exitErr):
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return exitErr.ExitCode()
+	default:
+		fmt.Fprintf(stderr, "%s: failed to run %s: %v\n", RunscWrapperName, args[0], runErr)
+		return 127
+	}
+}
+
+func memFile(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create memfd: %w", err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func relay(dst io.Writer, f *os.File) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return
+	}
+	_, _ = io.Copy(dst, f)
+}
+
+// runscArgv builds runsc's argv: the configured global flags, with
+// --oci-seccomp always among them, then go-runc's arguments unchanged
+// (its own global flags, the subcommand and its arguments). Global flags
+// must precede the subcommand, and go-runc's arguments start with its
+// global flags, so inserting right after argv[0] is always in place.
+func runscArgv(cfg runscConfig, goRuncArgs []string) []string {
+	argv := make([]string, 0, 2+len(cfg.Args)+len(goRuncArgs))
+	argv = append(argv, cfg.Path)
+	if !slices.ContainsFunc(cfg.Args, isOCISeccompFlag) {
+		argv = append(argv, "--oci-seccomp")
+	}
+	argv = append(argv, cfg.Args...)
+	return append(argv, goRuncArgs...)
+}
+
+// goRuncValueFlags are the global flags go-runc passes with their value as
+// the next argument.
+var goRuncValueFlags = map[string]bool{"root": true, "log": true, "log-format": true}
+
+// subcommand returns the runsc subcommand in go-runc's arguments: the first
+// argument that is neither a flag nor a flag's value.
+func subcommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if goRuncValueFlags[name] {
+			i++
+		}
+	}
+	return ""
+}
+
+func isOCISeccompFlag(a string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return strings.HasPrefix(a, "-") && name == "oci-seccomp"
+}
+
+// checkRunscArgs refuses policy flags that would switch off what the
+// wrapper guarantees.
+func checkRunscArgs(args []string) error {
+	for _, a := range args {
+		if !isOCISeccompFlag(a) {
+			continue
+		}
+		if _, v, ok := strings.Cut(a, "="); ok && v != "true" && v != "1" && v != "t" && v != "TRUE" && v != "True" {
+			return fmt.Errorf("runsc flag %q disables the OCI seccomp filter; the shim always runs runsc with --oci-seccomp", a)
+		}
+	}
+	return nil
+}
+
+func readRunscConfig(dir string) (runscConfig, error) {
+	var cfg runscConfig
+	data, err := os.ReadFile(filepath.Join(dir, runscConfigFile))
+	if err != nil {
+		return cfg, fmt.Errorf("failed to read the wrapper configuration: %w", err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("failed to parse %s: %w", filepath.Join(dir, runscConfigFile), err)
+	}
+	if !filepath.IsAbs(cfg.Path) {
+		return cfg, fmt.Errorf("%s: runsc path %q is not absolute", filepath.Join(dir, runscConfigFile), cfg.Path)
+	}
+	return cfg, nil
+}
+
+var wrapperDirs sync.Map // key -> wrapper path, for this process
+
+// ensureRunscWrapper returns the path of a wrapper symlink for cfg, creating
+// it under base/runsc/<key>/ if needed. self is the shim binary the symlink
+// points to. The directory is named by a hash of self and cfg, written in a
+// temporary directory and renamed into place, so concurrent shims either
+// create the same content or find it already there.
+func ensureRunscWrapper(base, self string, cfg runscConfig) (string, error) {
+	if err := checkRunscArgs(cfg.Args); err != nil {
+		return "", err
+	}
+	want, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(append([]byte(self+"\x00"), want...))
+	key := hex.EncodeToString(sum[:12])
+	if p, ok := wrapperDirs.Load(key); ok {
+		return p.(string), nil
+	}
+	parent := filepath.Join(base, "runsc")
+	dir := filepath.Join(parent, key)
+	link := filepath.Join(dir, RunscWrapperName)
+
+	if err := verifyRunscWrapper(dir, self, want); err == nil {
+		wrapperDirs.Store(key, link)
+		return link, nil
+	}
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		return "", fmt.Errorf("failed to create %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".tmp-"+key+"-")
+	if err != nil {
+		return "", fmt.Errorf("failed to create the wrapper directory: %w", err)
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		return "", err
+	}
+	if err := writeFileSync(filepath.Join(tmp, runscConfigFile), want, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Symlink(self, filepath.Join(tmp, RunscWrapperName)); err != nil {
+		return "", fmt.Errorf("failed to create the wrapper symlink: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another shim won the race (EEXIST/ENOTEMPTY): use its directory
+		// if it holds the same thing.
+		if verr := verifyRunscWrapper(dir, self, want); verr != nil {
+			return "", fmt.Errorf("failed to install the runsc wrapper in %s: %w (existing: %v)", dir, err, verr)
+		}
+	}
+	wrapperDirs.Store(key, link)
+	return link, nil
+}
+
+func verifyRunscWrapper(dir, self string, want []byte) error {
+	target, err := os.Readlink(filepath.Join(dir, RunscWrapperName))
+	if err != nil {
+		return err
+	}
+	if target != self {
+		return fmt.Errorf("wrapper symlink points to %q, not %q", target, self)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, runscConfigFile))
+	if err != nil {
+		return err
+	}
+	if string(got) != string(want) {
+		return fmt.Errorf("%s differs from the expected configuration", filepath.Join(dir, runscConfigFile))
+	}
+	return nil
+}

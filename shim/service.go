@@ -1,0 +1,156 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/hardening"
+)
+
+// Service is the shim's task service: containerd's runc task service with
+// Create, Exec and Update intercepted. Every other call goes to the stock
+// service unchanged, so IO, exits, OOM events and checkpoints behave
+// exactly as they do in containerd-shim-runc-v2.
+type Service struct {
+	// TTRPCTaskService is the stock service; its methods are the ones not
+	// overridden here.
+	taskAPI.TTRPCTaskService
+
+	labels   labelSource // nil: no containerd address (standalone)
+	policies *policyCache
+	gate     gateFunc
+	runDir   string
+	appArmor func() bool
+
+	mu         sync.Mutex
+	containers map[string]*ctrState
+}
+
+// ctrState is what Exec and Update need about a container.
+type ctrState struct {
+	mu     sync.Mutex // serialises Updates
+	bundle string
+	mode   string
+	cfg    hardening.Config
+	// spec is the container's hardened spec (in audit mode: what enforce
+	// would have run; the original when even that was refused).
+	spec *specs.Spec
+	// origPids is the pids limit of containerd's unhardened spec; curPids
+	// the limit the container runs with (nil: none).
+	origPids, curPids *int64
+}
+
+// Config configures a Service.
+type Config struct {
+	// GRPCAddress is containerd's gRPC address; "" runs without label
+	// lookups (annotations only).
+	GRPCAddress string
+	// RunDir is the node-wide runtime directory (DefaultRunDir if "").
+	RunDir string
+}
+
+// NewService wraps the stock task service.
+func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
+	s := &Service{
+		TTRPCTaskService: inner,
+		policies:         defaultPolicies,
+		runDir:           cfg.RunDir,
+		appArmor:         hostAppArmor,
+		containers:       make(map[string]*ctrState),
+	}
+	if s.runDir == "" {
+		s.runDir = runDir()
+	}
+	if cfg.GRPCAddress != "" {
+		s.labels = newGRPCLabels(cfg.GRPCAddress)
+	}
+	s.gate = func(ctx context.Context, path string) error {
+		return gateRunc(ctx, path, filepath.Join(s.runDir, "runc-gate"))
+	}
+	return s
+}
+
+// RegisterTTRPC serves the task API through the wrapper.
+func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
+	taskAPI.RegisterTTRPCTaskService(server, s)
+	return nil
+}
+
+// Delete forgets a deleted container.
+func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	resp, err := s.TTRPCTaskService.Delete(ctx, r)
+	if err == nil && r.ExecID == "" {
+		s.mu.Lock()
+		delete(s.containers, r.ID)
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+// state returns the container's record: from memory, or rebuilt from its
+// bundle (config.json, hardening-state.json) when this process did not
+// create it.
+func (s *Service) state(id string) (*ctrState, error) {
+	s.mu.Lock()
+	st := s.containers[id]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	if !identifierRE.MatchString(id) {
+		return nil, fmt.Errorf("invalid container id %q", id)
+	}
+	// The shim's working directory is the bundle of the container that
+	// started it; a namespace's bundles are siblings.
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	st, err = loadState(filepath.Join(filepath.Dir(cwd), id))
+	if err != nil {
+		return nil, fmt.Errorf("no hardening record for container %s: %w", id, err)
+	}
+	s.mu.Lock()
+	if cur := s.containers[id]; cur != nil {
+		st = cur
+	} else {
+		s.containers[id] = st
+	}
+	s.mu.Unlock()
+	return st, nil
+}
+
+func loadState(bundle string) (*ctrState, error) {
+	var saved state
+	if err := readJSON(filepath.Join(bundle, stateFile), &saved); err != nil {
+		return nil, err
+	}
+	if saved.Profile == nil {
+		return nil, fmt.Errorf("%s names no profile", filepath.Join(bundle, stateFile))
+	}
+	var spec specs.Spec
+	if err := readJSON(filepath.Join(bundle, configFile), &spec); err != nil {
+		return nil, err
+	}
+	st := &ctrState{bundle: bundle, mode: saved.Mode, cfg: saved.config(), spec: &spec, curPids: pidsLimit(&spec)}
+	st.origPids = st.curPids
+	if orig, err := readBundleSpec(bundle); err == nil {
+		st.origPids = pidsLimit(orig)
+	}
+	return st, nil
+}
+
+func pidsLimit(s *specs.Spec) *int64 {
+	if s == nil || s.Linux == nil || s.Linux.Resources == nil || s.Linux.Resources.Pids == nil || s.Linux.Resources.Pids.Limit == nil {
+		return nil
+	}
+	v := *s.Linux.Resources.Pids.Limit
+	return &v
+}
