@@ -33,6 +33,43 @@ func (e *RefusalError) Error() string {
 
 func (e *RefusalError) Unwrap() error { return ErrRefused }
 
+// ErrInvalidConfig is wrapped when the engine's Config itself is unusable
+// (no profile, an unknown AppArmor mode or backend): the caller's mistake,
+// not the spec's. The engine fails closed on it like on a refusal.
+var ErrInvalidConfig = errors.New("invalid hardening config")
+
+// refuse builds a *RefusalError.
+func refuse(rule, field, format string, args ...any) *RefusalError {
+	return &RefusalError{Rule: rule, Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Rule names, as RefusalError.Rule, Change.Rule and Gap.Rule carry them.
+const (
+	RuleSpec         = "spec" // malformed specs
+	RuleFDHygiene    = "fdhygiene"
+	RuleHooks        = "hooks"
+	RuleNamespaces   = "namespaces"
+	RuleProcess      = "process"
+	RuleExec         = "exec"
+	RuleCapabilities = "capabilities"
+	RuleNoNewPrivs   = "nonewprivs"
+	RuleRootfs       = "rootfs"
+	RulePids         = "pids"
+	RulePaths        = "paths"
+	RuleAnnotations  = "annotations"
+	RuleAppArmor     = "apparmor"
+	RuleRlimits      = "rlimits"
+	RuleSeccomp      = "seccomp"
+)
+
+// AppArmor modes, as Config.AppArmorMode takes them (the same strings as
+// the node policy's apparmor setting). "" means AppArmorIfAvailable.
+const (
+	AppArmorIfAvailable = "if-available" // set it where the host has AppArmor; report a gap elsewhere
+	AppArmorRequired    = "required"     // refuse where the host has no AppArmor
+	AppArmorOff         = "off"          // never set an AppArmor profile; report a gap
+)
+
 // Backends, as the report names them.
 const (
 	BackendRunc   = "runc"
@@ -56,7 +93,13 @@ type Config struct {
 	// AllowedHooks lists the OCI hook paths the node policy permits.
 	AllowedHooks []string
 	// Backend is "runc" or "gvisor": the report says what each enforces.
+	// "" means runc.
 	Backend string
+	// RunscOCISeccomp is true when runsc is started with --oci-seccomp, so
+	// that gVisor applies the spec's seccomp filter to the sandboxed
+	// application too. Without it runsc ignores linux.seccomp and the report
+	// says so (gVisor's own host-side filters still apply to the Sentry).
+	RunscOCISeccomp bool
 }
 
 // Change is one field the engine changed.
@@ -81,7 +124,7 @@ type Report struct {
 	NotEnforced []Gap    `json:"notEnforced,omitempty"`
 }
 
-// The engine's entry points (implemented in engine.go):
+// The engine's entry points (implemented in engine.go and validate.go):
 //
 //	Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error)
 //	    returns a hardened deep copy; never mutates in.
@@ -94,3 +137,13 @@ type Report struct {
 //	    checks a spec the way the engine's output must satisfy (and the
 //	    way runc will read it).
 var _ = specs.Spec{}
+
+// change records one changed field.
+func (r *Report) change(rule, field, before, after string) {
+	r.Changes = append(r.Changes, Change{Rule: rule, Field: field, Before: before, After: after})
+}
+
+// gap records a protection that is not enforced.
+func (r *Report) gap(rule, reason string) {
+	r.NotEnforced = append(r.NotEnforced, Gap{Rule: rule, Reason: reason})
+}
