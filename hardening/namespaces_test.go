@@ -1,0 +1,103 @@
+package hardening
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestNamespaces(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	setNS := func(typ specs.LinuxNamespaceType, path string) func(*specs.Spec) {
+		return func(s *specs.Spec) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == typ {
+					s.Linux.Namespaces[i].Path = path
+				}
+			}
+		}
+	}
+	dropNS := func(typ specs.LinuxNamespaceType) func(*specs.Spec) {
+		return func(s *specs.Spec) {
+			var keep []specs.LinuxNamespace
+			for _, ns := range s.Linux.Namespaces {
+				if ns.Type != typ {
+					keep = append(keep, ns)
+				}
+			}
+			s.Linux.Namespaces = keep
+		}
+	}
+	devices := func(d ...specs.LinuxDeviceCgroup) func(*specs.Spec) {
+		return func(s *specs.Spec) { s.Linux.Resources = &specs.LinuxResources{Devices: d} }
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*specs.Spec)
+		field   string // refused under restricted; "" accepted
+		inBasic bool   // refused under baseline too
+	}{
+		{"own namespaces", func(*specs.Spec) {}, "", false},
+		{"pod's namespaces by pid path", setNS(specs.IPCNamespace, "/proc/4242/ns/ipc"), "", false},
+		{"CNI netns", setNS(specs.NetworkNamespace, "/var/run/netns/cni-1234"), "", false},
+		{"host pid (no entry)", dropNS(specs.PIDNamespace), "linux.namespaces", false},
+		{"host ipc (no entry)", dropNS(specs.IPCNamespace), "linux.namespaces", false},
+		{"host network (no entry)", dropNS(specs.NetworkNamespace), "linux.namespaces", false},
+		{"no linux at all", func(s *specs.Spec) { s.Linux = nil }, "linux.namespaces", false},
+		{"host uts is not refused", dropNS(specs.UTSNamespace), "", false},
+		{"pid 1's network", setNS(specs.NetworkNamespace, "/proc/1/ns/net"), "linux.namespaces", false},
+		{"runtime's own pid ns", setNS(specs.PIDNamespace, "/proc/self/ns/pid"), "linux.namespaces", false},
+		{"thread-self", setNS(specs.IPCNamespace, "/proc/thread-self/ns/ipc"), "linux.namespaces", false},
+		{"pid 1 task", setNS(specs.IPCNamespace, "/proc/1/task/1/ns/ipc"), "linux.namespaces", false},
+		{"dotdot", setNS(specs.NetworkNamespace, "/proc/4242/../1/ns/net"), "linux.namespaces", false},
+		{"unclean", setNS(specs.NetworkNamespace, "//proc/./1/ns/net"), "linux.namespaces", false},
+
+		{"devices deny all", devices(specs.LinuxDeviceCgroup{Allow: false, Access: "rwm"}), "", false},
+		{"specific device allowed", devices(specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}), "", false},
+		{"mknod of any char device", devices(specs.LinuxDeviceCgroup{Allow: true, Type: "c", Access: "m"}), "", false},
+		{"all devices (privileged)", devices(specs.LinuxDeviceCgroup{Allow: true, Access: "rwm"}), "linux.resources.devices", false},
+		{"all devices type a", devices(specs.LinuxDeviceCgroup{Allow: true, Type: "a", Access: "rwm"}), "linux.resources.devices", false},
+		{"all devices -1 wildcards", devices(specs.LinuxDeviceCgroup{Allow: true, Type: "a", Major: i64(-1), Minor: i64(-1), Access: "r"}), "linux.resources.devices", false},
+		{"full capability set", func(s *specs.Spec) {
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: allCaps}
+		}, "process.capabilities.bounding", false},
+		{"full set plus newer caps", func(s *specs.Spec) {
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: append([]string{"CAP_BPF", "CAP_PERFMON", "CAP_CHECKPOINT_RESTORE"}, allCaps...)}
+		}, "process.capabilities.bounding", false},
+		{"all but one is not privileged", func(s *specs.Spec) {
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: allCaps[1:]}
+		}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, prof := range []string{"baseline", "restricted"} {
+				s := baseSpec()
+				tt.mutate(s)
+				err := checkNamespaces(s, mustProfile(t, prof))
+				refused := tt.field != "" && (prof == "restricted" || tt.inBasic)
+				if !refused {
+					if err != nil {
+						t.Errorf("%s: unexpected %v", prof, err)
+					}
+					continue
+				}
+				re := refusal(t, err)
+				if re.Rule != RuleNamespaces || re.Field != tt.field {
+					t.Errorf("%s: got %+v, want field %s", prof, re, tt.field)
+				}
+				if strings.Contains(tt.field, "devices") || strings.Contains(tt.field, "capabilities") {
+					if !strings.Contains(re.Reason, "privileged containers are refused under profile restricted") {
+						t.Errorf("reason %q", re.Reason)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestAllCaps(t *testing.T) {
+	if len(allCaps) != 38 || allCaps[0] != "CAP_CHOWN" || allCaps[37] != "CAP_AUDIT_READ" {
+		t.Fatalf("allCaps = %v", allCaps)
+	}
+}
