@@ -111,8 +111,7 @@ func (pr prober) facts() *Host {
 	major, minor, micro := seccomp.GetLibraryVersion()
 	h.Libseccomp = fmt.Sprintf("%d.%d.%d", major, minor, micro)
 
-	enabled, err := os.ReadFile(pr.path("/sys/module/apparmor/parameters/enabled"))
-	h.AppArmor = err == nil && strings.TrimSpace(string(enabled)) == "Y" && pr.exists("/sys/kernel/security/apparmor")
+	h.AppArmor = pr.appArmor()
 
 	h.CgroupVersion = 1
 	if magic, err := pr.statfs(pr.path("/sys/fs/cgroup")); err == nil && magic == unix.CGROUP2_SUPER_MAGIC {
@@ -125,6 +124,20 @@ func (pr prober) facts() *Host {
 		h.PidsController = pr.exists("/sys/fs/cgroup/pids")
 	}
 	return h
+}
+
+// appArmor: the module is enabled and securityfs shows it (runc's own
+// test, apparmor.IsEnabled, reads the same two places).
+func (pr prober) appArmor() bool {
+	enabled, err := os.ReadFile(pr.path("/sys/module/apparmor/parameters/enabled"))
+	return err == nil && strings.TrimSpace(string(enabled)) == "Y" && pr.exists("/sys/kernel/security/apparmor")
+}
+
+// AppArmorEnabled reports whether this host enforces AppArmor profiles. It
+// reads two small files and runs nothing: cheap enough for every container
+// start.
+func AppArmorEnabled() bool {
+	return prober{root: "/"}.appArmor()
 }
 
 // Facts returns the host as rows for a table.

@@ -257,3 +257,9 @@ func TestProbeThisHost(t *testing.T) {
 		t.Errorf("runsc probed: %+v", h)
 	}
 }
+
+func TestAppArmorEnabled(t *testing.T) {
+	if got, want := AppArmorEnabled(), Probe(context.Background(), nil).AppArmor; got != want {
+		t.Errorf("AppArmorEnabled() = %v, Probe says %v", got, want)
+	}
+}
