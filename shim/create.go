@@ -187,6 +187,8 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 			AllowedHooks: pol.AllowedHooks,
 			// In audit mode, report what enforce would do on its backend.
 			Backend: want,
+			// The runsc wrapper always passes --oci-seccomp.
+			RunscOCISeccomp: true,
 		}
 		if !audit {
 			st.cfg.Backend = use
@@ -203,7 +205,6 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 			rep.NotEnforced = hrep.NotEnforced
 		}
 	}
-	rep.NotEnforced = backendGaps(st.cfg.Backend, rep.NotEnforced)
 	if st.cfg.Backend == policy.RuntimeGVisor {
 		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
 	}
@@ -217,20 +218,6 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 		st.curPids = pidsLimit(hardened)
 	}
 	return p, nil
-}
-
-// backendGaps adds what a backend does not enforce, when the engine's
-// report does not already say it.
-func backendGaps(backend string, gaps []hardening.Gap) []hardening.Gap {
-	if backend != policy.RuntimeGVisor {
-		return gaps
-	}
-	for _, g := range gaps {
-		if g.Rule == "apparmor" {
-			return gaps
-		}
-	}
-	return append(gaps, hardening.Gap{Rule: "apparmor", Reason: "gVisor does not apply AppArmor profiles (its Sentry mediates syscalls instead)"})
 }
 
 // commit writes the plan to the bundle: the hardened config.json (enforce

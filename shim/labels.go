@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -94,7 +95,9 @@ func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*contain
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to containerd at %s: %w", g.address, err)
 	}
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(ctx, ns), lookupTimeout)
+	// Exactly one namespace header, whatever the caller's context carries.
+	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(namespaces.GRPCHeader, ns))
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 
 	containers := containersapi.NewContainersClient(conn)

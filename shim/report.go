@@ -52,6 +52,8 @@ func (st *state) config() hardening.Config {
 		AppArmorMode: st.AppArmorMode,
 		AllowedHooks: st.AllowedHooks,
 		Backend:      st.Backend,
+		// The runsc wrapper always passes --oci-seccomp.
+		RunscOCISeccomp: true,
 	}
 }
 

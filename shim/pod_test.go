@@ -1,0 +1,134 @@
+package shim
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"google.golang.org/grpc/codes"
+)
+
+func TestPodMember(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		id      string
+		ann     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{name: "standalone", id: "c", ann: nil},
+		{name: "sandbox", id: "sb", ann: map[string]string{annContainerType: "sandbox", annSandboxID: "sb"}},
+		{name: "container", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "sb"}, want: "sb"},
+		{name: "sandbox id is self", id: "sb", ann: map[string]string{annSandboxID: "sb"}},
+		{name: "path in sandbox id", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "../etc"}, wantErr: true},
+		{name: "slash in sandbox id", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "a/b"}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := podMember(tc.id, tc.ann)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("sandbox %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func podAnn(kind, sandboxID string, extra map[string]string) map[string]string {
+	m := map[string]string{annContainerType: kind, annSandboxID: sandboxID}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func TestPodOneBackend(t *testing.T) {
+	ts := newTestService(t, nil)
+	opts := policyOpts(t, testPolicy("enforce", ""))
+	gvisor := map[string]string{"hardened.dev/runtime": "gvisor"}
+
+	sb := ts.bundle(t, "sb1", defaultSpec(t, "sb1", oci.WithProcessArgs("/pause"), oci.WithAnnotations(podAnn("sandbox", "sb1", gvisor))))
+	if _, err := ts.create(t, "sb1", sb, opts); err != nil {
+		t.Fatal(err)
+	}
+	if rep := readReport(t, sb); rep.Runtime != "gvisor" {
+		t.Fatalf("sandbox runs on %q", rep.Runtime)
+	}
+
+	// A container that asks for gVisor too joins.
+	c1 := ts.bundle(t, "c1", defaultSpec(t, "c1", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(podAnn("container", "sb1", gvisor))))
+	r, err := ts.create(t, "c1", c1, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(passedOptions(t, r).BinaryName) != RunscWrapperName {
+		t.Errorf("c1 binary %q, want the runsc wrapper", passedOptions(t, r).BinaryName)
+	}
+
+	// One that would run on runc is refused, naming both sides.
+	c2 := ts.bundle(t, "c2", defaultSpec(t, "c2", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(podAnn("container", "sb1", nil))))
+	_, err = ts.create(t, "c2", c2, opts)
+	wantCode(t, err, codes.FailedPrecondition, "pod sandbox sb1 runs on gvisor; container c2 would run on runc")
+	if len(ts.inner.creates) != 2 {
+		t.Errorf("inner Create called %d times, want 2 (sandbox, c1)", len(ts.inner.creates))
+	}
+}
+
+func TestPodRuncSandboxRefusesGVisorContainer(t *testing.T) {
+	ts := newTestService(t, nil)
+	opts := policyOpts(t, testPolicy("enforce", ""))
+	sb := ts.bundle(t, "sb", defaultSpec(t, "sb", oci.WithProcessArgs("/pause"), oci.WithAnnotations(podAnn("sandbox", "sb", nil))))
+	if _, err := ts.create(t, "sb", sb, opts); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh"),
+		oci.WithAnnotations(podAnn("container", "sb", map[string]string{"hardened.dev/runtime": "gvisor"}))))
+	_, err := ts.create(t, "c", c, opts)
+	wantCode(t, err, codes.FailedPrecondition, "pod sandbox sb runs on runc; container c would run on gvisor")
+}
+
+func TestPodSandboxWithoutRecord(t *testing.T) {
+	ts := newTestService(t, nil)
+	c := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(podAnn("container", "ghost", nil))))
+	_, err := ts.create(t, "c", c, policyOpts(t, testPolicy("enforce", "")))
+	wantCode(t, err, codes.FailedPrecondition, "pod sandbox ghost has no hardening record")
+}
+
+func TestPodAuditFollowsSandbox(t *testing.T) {
+	ts := newTestService(t, nil)
+	audit := policyOpts(t, testPolicy("audit", ""))
+	sb := ts.bundle(t, "sb", defaultSpec(t, "sb", oci.WithProcessArgs("/pause"), oci.WithAnnotations(podAnn("sandbox", "sb", map[string]string{"hardened.dev/runtime": "gvisor"}))))
+	if _, err := ts.create(t, "sb", sb, audit); err != nil {
+		t.Fatal(err)
+	}
+	rep := readReport(t, sb)
+	if rep.Runtime != "runc" || !containsSubstr(rep.Notes, "enforce would run this container on gvisor") {
+		t.Errorf("audit sandbox: runtime %q, notes %q", rep.Runtime, rep.Notes)
+	}
+	c := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(podAnn("container", "sb", nil))))
+	r, err := ts.create(t, "c", c, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if passedOptions(t, r).BinaryName != "/bin/true" {
+		t.Errorf("audit container runs %q, want the sandbox's runc", passedOptions(t, r).BinaryName)
+	}
+}
+
+func TestPodLookupAsksForSandboxLabels(t *testing.T) {
+	labels := &fakeLabels{}
+	ts := newTestService(t, labels)
+	opts := policyOpts(t, testPolicy("enforce", ""))
+	sb := ts.bundle(t, "sb", defaultSpec(t, "sb", oci.WithProcessArgs("/pause"), oci.WithAnnotations(podAnn("sandbox", "sb", nil))))
+	if _, err := ts.create(t, "sb", sb, opts); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(podAnn("container", "sb", nil))))
+	if _, err := ts.create(t, "c", c, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(labels.calls) != 2 || labels.calls[0] != "sb/" || labels.calls[1] != "c/sb" {
+		t.Errorf("lookups %v, want the sandbox alone, then the container with its sandbox", labels.calls)
+	}
+}

@@ -1,0 +1,237 @@
+package shim
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRunscArgv(t *testing.T) {
+	goRunc := []string{"--root", "/run/containerd/runsc/k8s.io", "--log", "/b/log.json", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1"}
+	for _, tc := range []struct {
+		name string
+		cfg  runscConfig
+		want []string
+	}{
+		{
+			name: "no policy args",
+			cfg:  runscConfig{Path: "/usr/bin/runsc"},
+			want: append([]string{"/usr/bin/runsc", "--oci-seccomp"}, goRunc...),
+		},
+		{
+			name: "policy args go before go-runc's",
+			cfg:  runscConfig{Path: "/usr/bin/runsc", Args: []string{"--platform=systrap", "--network", "sandbox"}},
+			want: append([]string{"/usr/bin/runsc", "--oci-seccomp", "--platform=systrap", "--network", "sandbox"}, goRunc...),
+		},
+		{
+			name: "oci-seccomp not repeated",
+			cfg:  runscConfig{Path: "/usr/bin/runsc", Args: []string{"--oci-seccomp"}},
+			want: append([]string{"/usr/bin/runsc", "--oci-seccomp"}, goRunc...),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := runscArgv(tc.cfg, goRunc); !slices.Equal(got, tc.want) {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSubcommand(t *testing.T) {
+	for args, want := range map[string]string{
+		"--root /r --log /l --log-format json start c1":                               "start",
+		"--root /r --log /l --log-format json --systemd-cgroup create --bundle /b c1": "create",
+		"--root=/start --debug state c1":                                              "state",
+		"--root start delete c1":                                                      "delete", // "start" is --root's value
+		"--rootless=false kill c1 9":                                                  "kill",
+		"":                                                                            "",
+	} {
+		if got := subcommand(strings.Fields(args)); got != want {
+			t.Errorf("%q: %q, want %q", args, got, want)
+		}
+	}
+}
+
+func TestCheckRunscArgs(t *testing.T) {
+	for _, ok := range [][]string{nil, {"--oci-seccomp"}, {"--oci-seccomp=true"}, {"--network=none", "--platform=ptrace"}} {
+		if err := checkRunscArgs(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range [][]string{{"--oci-seccomp=false"}, {"-oci-seccomp=0"}, {"--network=none", "--oci-seccomp=f"}} {
+		if err := checkRunscArgs(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestEnsureRunscWrapper(t *testing.T) {
+	base := t.TempDir()
+	cfg := runscConfig{Path: "/opt/runsc-" + t.Name(), Args: []string{"--network=none"}}
+
+	// Racing shims agree on one directory and leave no temporary ones.
+	var wg sync.WaitGroup
+	paths := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths[i], errs[i] = ensureRunscWrapper(base, "/usr/bin/containerd-shim-hardened-v2", cfg)
+		}()
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if paths[i] != paths[0] {
+			t.Fatalf("different wrappers: %q, %q", paths[i], paths[0])
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(base, "runsc"))
+	if len(entries) != 1 {
+		t.Errorf("runsc dir holds %d entries, want 1", len(entries))
+	}
+	link := paths[0]
+	if filepath.Base(link) != RunscWrapperName {
+		t.Errorf("wrapper %q not named %s", link, RunscWrapperName)
+	}
+	if target, _ := os.Readlink(link); target != "/usr/bin/containerd-shim-hardened-v2" {
+		t.Errorf("symlink to %q", target)
+	}
+	got, err := readRunscConfig(filepath.Dir(link))
+	if err != nil || got.Path != cfg.Path || !slices.Equal(got.Args, cfg.Args) {
+		t.Errorf("runsc.json %+v %v", got, err)
+	}
+
+	// Another configuration gets another directory.
+	other, err := ensureRunscWrapper(base, "/usr/bin/containerd-shim-hardened-v2", runscConfig{Path: cfg.Path})
+	if err != nil || other == link {
+		t.Errorf("other configuration: %q %v", other, err)
+	}
+	// A configuration turning off --oci-seccomp is refused.
+	if _, err := ensureRunscWrapper(base, "/x", runscConfig{Path: "/r", Args: []string{"--oci-seccomp=false"}}); err == nil {
+		t.Error("--oci-seccomp=false accepted")
+	}
+}
+
+// fakeRunsc writes a runsc stand-in that prints its pid and arguments, and
+// for `start` leaves a child behind holding its stdout, like runsc's gofer.
+func fakeRunsc(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "runsc")
+	script := `#!/bin/sh
+echo "pid=$$ args=$*"
+echo "runsc-stderr" >&2
+for a in "$@"; do
+  if [ "$a" = start ]; then
+    sleep 30 &
+    echo $! > "` + dir + `/child.pid"
+    exit 3
+  fi
+done
+exit 0
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func wrapperFor(t *testing.T, runsc string, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := ensureRunscWrapper(t.TempDir(), exe, runscConfig{Path: runsc, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+func TestRunscWrapperStartDoesNotHang(t *testing.T) {
+	dir := t.TempDir()
+	link := wrapperFor(t, fakeRunsc(t, dir), "--network=none")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "child.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+
+	// What go-runc does for `start`: read stdout+stderr through a pipe
+	// until EOF.
+	cmd := exec.Command(link, "--root", "/r", "--log", "/l", "--log-format", "json", "start", "c1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("start through the wrapper hangs: runsc's child holds go-runc's pipe")
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("start took %v", d)
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 {
+		t.Errorf("exit %v, want runsc's status 3", err)
+	}
+	got := out.String()
+	if !strings.Contains(got, "args=--oci-seccomp --network=none --root /r --log /l --log-format json start c1") {
+		t.Errorf("runsc's output not relayed or args wrong: %q", got)
+	}
+	if !strings.Contains(got, "runsc-stderr") {
+		t.Errorf("runsc's stderr not relayed: %q", got)
+	}
+}
+
+func TestRunscWrapperExecsOtherSubcommands(t *testing.T) {
+	link := wrapperFor(t, fakeRunsc(t, t.TempDir()))
+	cmd := exec.Command(link, "--root", "/r", "state", "c1")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	// execve: runsc has the pid the caller started, and the caller's
+	// stdout directly.
+	want := "pid=" + strconv.Itoa(cmd.Process.Pid) + " args=--oci-seccomp --root /r state c1"
+	if got := strings.TrimSpace(out.String()); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRunscWrapperWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	exe, _ := os.Executable()
+	link := filepath.Join(dir, RunscWrapperName)
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(link, "state", "c1").CombinedOutput()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 127 || !strings.Contains(string(out), runscConfigFile) {
+		t.Errorf("err %v, output %q: want a failure naming %s", err, out, runscConfigFile)
+	}
+}
