@@ -1,10 +1,10 @@
 package shim
 
 import (
-	"io"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
