@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/hardened-dev/hardened/internal/hostprobe"
 	"github.com/hardened-dev/hardened/internal/policy"
 )
 
@@ -137,12 +138,9 @@ var (
 	appArmorOn   bool
 )
 
-// hostAppArmor reports whether the kernel enforces AppArmor (the module's
-// "enabled" parameter), read once per process.
+// hostAppArmor reports whether the kernel enforces AppArmor, probed once
+// per shim process.
 func hostAppArmor() bool {
-	appArmorOnce.Do(func() {
-		b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-		appArmorOn = err == nil && strings.TrimSpace(string(b)) == "Y"
-	})
+	appArmorOnce.Do(func() { appArmorOn = hostprobe.AppArmorEnabled() })
 	return appArmorOn
 }
