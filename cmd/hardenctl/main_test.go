@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const specDir = "../../hardening/testdata/specs"
+
+// hardenctl runs the CLI in-process and returns exit code, stdout, stderr.
+func hardenctl(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExplainDefaultPolicyHardensSpec(t *testing.T) {
+	code, out, stderr := hardenctl(t, "", "explain", "--apparmor", "no", filepath.Join(specDir, "containerd-default.json"))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("stdout is not a spec: %v\n%s", err, out)
+	}
+	if !s.Root.Readonly {
+		t.Error("restricted: rootfs not read-only")
+	}
+	if got := s.Process.Capabilities.Effective; len(got) != 1 || got[0] != "CAP_NET_BIND_SERVICE" {
+		t.Errorf("effective caps = %v, want [CAP_NET_BIND_SERVICE]", got)
+	}
+	if !s.Process.NoNewPrivileges {
+		t.Error("noNewPrivileges not set")
+	}
+	if s.Linux.Resources == nil || s.Linux.Resources.Pids == nil || s.Linux.Resources.Pids.Limit == nil || *s.Linux.Resources.Pids.Limit != 1024 {
+		t.Errorf("pids limit = %+v, want 1024", s.Linux.Resources)
+	}
+	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction == specs.ActAllow {
+		t.Errorf("no enforcing seccomp filter: %+v", s.Linux.Seccomp)
+	}
+	if !strings.Contains(stderr, "profile restricted (policy default_profile)") {
+		t.Errorf("summary does not name the profile and its source: %q", stderr)
+	}
+}
+
+func TestExplainDiffGroupsByRule(t *testing.T) {
+	code, out, stderr := hardenctl(t, "", "explain", "--diff", "--apparmor", "no", "--profile", "strict", "--image-label", "x=y",
+		filepath.Join(specDir, "cri-container.json"))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	for _, want := range []string{"[capabilities]", "[seccomp]", "[pids]", "+ 256", "[not enforced]", "apparmor"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExplainReadsStdin(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(specDir, "minimal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := hardenctl(t, string(data), "explain", "--apparmor", "no", "--profile", "baseline", "-")
+	if code != 0 || !strings.Contains(out, `"noNewPrivileges": true`) {
+		t.Fatalf("exit %d, stderr %s, stdout %s", code, stderr, out)
+	}
+}
+
+func TestExplainRefusals(t *testing.T) {
+	minimum := writeFile(t, "policy.toml", "minimum_profile = \"restricted\"\n", 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"privileged", []string{filepath.Join(specDir, "cri-privileged.json")}, "privileged containers are refused under profile restricted"},
+		{"unknown profile", []string{"--profile", "nope", filepath.Join(specDir, "minimal.json")}, `annotation hardened.dev/profile="nope"`},
+		{"below minimum", []string{"--policy", minimum, "--annotation", "hardened.dev/profile=baseline", filepath.Join(specDir, "minimal.json")}, "below"},
+		{"strict needs non-root", []string{"--profile", "strict", filepath.Join(specDir, "containerd-default.json")}, "non-root"},
+		{"malformed spec", []string{writeFile(t, "bad.json", "{not json", 0o644)}, "malformed spec"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := hardenctl(t, "", append([]string{"explain", "--apparmor", "no"}, tc.args...)...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (refused); stderr %s", code, stderr)
+			}
+			if out != "" {
+				t.Errorf("a refused spec printed output: %s", out)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q does not say %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"bogus"}, {"explain"}, {"explain", "--apparmor", "maybe", "x.json"}, {"profiles"}, {"policy", "lint", "x"}} {
+		if code, _, _ := hardenctl(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestProfilesListAndShow(t *testing.T) {
+	code, out, _ := hardenctl(t, "", "profiles", "list")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	iBase, iRestr, iStrict := strings.Index(out, "baseline"), strings.Index(out, "restricted"), strings.Index(out, "\nstrict")
+	if iBase < 0 || iRestr < iBase || iStrict < iRestr {
+		t.Errorf("profiles not listed baseline < restricted < strict:\n%s", out)
+	}
+	code, out, _ = hardenctl(t, "", "profiles", "show", "restricted")
+	if code != 0 || !strings.Contains(out, "at most CAP_NET_BIND_SERVICE") || !strings.Contains(out, "at most 1024 tasks") {
+		t.Errorf("show restricted: exit %d\n%s", code, out)
+	}
+	if code, _, stderr := hardenctl(t, "", "profiles", "show", "nope"); code != 1 || !strings.Contains(stderr, "nope") {
+		t.Errorf("show nope: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestProfilesFromPolicyDir(t *testing.T) {
+	dir := t.TempDir()
+	prof := "name = \"web\"\nextends = \"restricted\"\ndescription = \"restricted with a smaller pids limit\"\n[pids]\nlimit = 64\n"
+	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte(prof), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol := writeFile(t, "policy.toml", "profiles_dir = \""+dir+"\"\n", 0o644)
+	code, out, stderr := hardenctl(t, "", "profiles", "show", "--policy", pol, "web")
+	if code != 0 || !strings.Contains(out, "extends restricted") || !strings.Contains(out, "at most 64 tasks") {
+		t.Fatalf("exit %d, stderr %s\n%s", code, stderr, out)
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	good := writeFile(t, "good.toml", "default_profile = \"strict\"\nmode = \"audit\"\n", 0o644)
+	code, out, stderr := hardenctl(t, "", "policy", "validate", good)
+	if code != 0 || !strings.Contains(out, "valid: mode audit, default profile strict") {
+		t.Fatalf("exit %d, stderr %s, out %s", code, stderr, out)
+	}
+	bad := writeFile(t, "bad.toml", "mode = \"enforce\"\n\ndefault_profil = \"strict\"\n", 0o644)
+	code, _, stderr = hardenctl(t, "", "policy", "validate", bad)
+	if code != 1 || !strings.Contains(stderr, "bad.toml:3") || !strings.Contains(stderr, "default_profil") {
+		t.Fatalf("exit %d; want the unknown key with its line, stderr %q", code, stderr)
+	}
+}
+
+// A runc that reports a version with a known escape makes check-host fail
+// and name the CVE.
+func TestCheckHostRefusesVulnerableRunc(t *testing.T) {
+	runc := writeFile(t, "runc", "#!/bin/sh\necho 'runc version 1.1.11'\necho 'spec: 1.0.2-dev'\n", 0o755)
+	pol := writeFile(t, "policy.toml", "strict_runtime = \"runc\"\n[runtimes.runc]\npath = \""+runc+"\"\n", 0o644)
+	code, out, stderr := hardenctl(t, "", "check-host", "--policy", pol)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "CVE-2024-21626") {
+		t.Errorf("check-host does not name CVE-2024-21626:\n%s", out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	if code, out, _ := hardenctl(t, "", "version"); code != 0 || !strings.HasPrefix(out, "hardenctl ") {
+		t.Errorf("exit %d, out %q", code, out)
+	}
+}

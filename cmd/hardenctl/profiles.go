@@ -1,0 +1,184 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hardened-dev/hardened/profiles"
+)
+
+func cmdProfiles(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: profiles takes list or show", errUsage)
+	}
+	fs := flag.NewFlagSet("profiles", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	policyFile := fs.String("policy", "", "node policy file (its profiles_dir adds profiles)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	pol, set, err := loadPolicy(*policyFile)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "list":
+		if fs.NArg() != 0 {
+			return fmt.Errorf("%w: profiles list takes no argument", errUsage)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tRANK\tBASE\tNODE\tDESCRIPTION")
+		for _, name := range set.Names() {
+			p, err := set.Get(name)
+			if err != nil {
+				return err
+			}
+			var node []string
+			if name == pol.DefaultProfile {
+				node = append(node, "default")
+			}
+			if name == pol.MinimumProfile {
+				node = append(node, "minimum")
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p.Name, p.Rank, dash(p.Extends), dash(strings.Join(node, ",")), p.Description)
+		}
+		return tw.Flush()
+	case "show":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: profiles show takes one profile name", errUsage)
+		}
+		p, err := set.Get(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		describeProfile(stdout, p, pol.StrictRuntime)
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown profiles command %q", errUsage, args[0])
+	}
+}
+
+// describeProfile says in words what a profile does to a container, one
+// line per concern, naming the fields it sets.
+func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	title := fmt.Sprintf("%s (rank %d", p.Name, p.Rank)
+	if p.Extends != "" {
+		title += ", extends " + p.Extends
+	}
+	fmt.Fprintf(w, "%s)\n  %s\n\n", title, p.Description)
+
+	caps := "none: every capability set is emptied"
+	if len(p.Capabilities.Allowed) > 0 {
+		caps = "at most " + strings.Join(p.Capabilities.Allowed, ", ")
+	}
+	if p.Capabilities.Ambient {
+		caps += "; ambient kept within that"
+	} else {
+		caps += "; ambient cleared"
+	}
+	row(tw, "capabilities", caps, "process.capabilities.*")
+	row(tw, "no_new_privileges", "always set", "process.noNewPrivileges")
+
+	rootfs := "left as the spec has it"
+	if p.Rootfs.ReadOnly {
+		rootfs = "read-only"
+		var scratch []string
+		for _, s := range p.Rootfs.Scratch {
+			d := s.Path
+			var opts []string
+			if s.Size != "" {
+				opts = append(opts, "size "+s.Size)
+			}
+			if s.NoExec {
+				opts = append(opts, "noexec")
+			}
+			if len(opts) > 0 {
+				d += " (" + strings.Join(opts, ", ") + ")"
+			}
+			scratch = append(scratch, d)
+		}
+		if len(scratch) > 0 {
+			rootfs += "; writable tmpfs (nosuid, nodev) at " + strings.Join(scratch, ", ")
+		}
+	}
+	row(tw, "rootfs", rootfs, "root.readonly, mounts")
+
+	pids := "no limit set by the profile"
+	if p.Pids.Limit > 0 {
+		pids = fmt.Sprintf("at most %d tasks (a lower limit in the spec is kept)", p.Pids.Limit)
+	}
+	row(tw, "pids", pids, "linux.resources.pids.limit")
+
+	seccomp := "the spec's own filter is kept"
+	if p.Seccomp.Base == "default" {
+		seccomp = "containerd's default filter, generated after the capability drop (a spec's own filter is kept if it is not weaker)"
+	}
+	if len(p.Seccomp.Deny) > 0 {
+		seccomp += fmt.Sprintf("; also denied: %s", strings.Join(p.Seccomp.Deny, " "))
+	}
+	if p.Seccomp.NativeArchOnly {
+		seccomp += "; native architecture only (other ABIs killed)"
+	}
+	row(tw, "seccomp", seccomp, "linux.seccomp")
+
+	aa := "none set"
+	if p.AppArmor.Profile != "" {
+		aa = p.AppArmor.Profile + " where the host has AppArmor (else the policy's apparmor setting decides)"
+	}
+	row(tw, "apparmor", aa, "process.apparmorProfile")
+
+	paths := "containerd's default masked and read-only paths"
+	if n := len(p.Paths.Masked) + len(p.Paths.ReadOnly); n > 0 {
+		paths += fmt.Sprintf(", plus masked %v, read-only %v", p.Paths.Masked, p.Paths.ReadOnly)
+	}
+	row(tw, "paths", paths, "linux.maskedPaths, linux.readonlyPaths")
+
+	var ns []string
+	if p.Namespaces.DenyHost {
+		ns = append(ns, "host pid/ipc/network namespaces refused")
+	}
+	if p.Namespaces.DenyPrivileged {
+		ns = append(ns, "privileged (all devices, full capability set) refused")
+	}
+	row(tw, "namespaces", dash(strings.Join(ns, "; ")), "linux.namespaces, linux.resources.devices")
+
+	var proc []string
+	if p.Process.RunAsNonRoot {
+		proc = append(proc, "uid 0 refused")
+	}
+	if p.Process.DenyExec {
+		proc = append(proc, "exec into the container refused")
+	}
+	if p.Process.NoCoreDumps {
+		proc = append(proc, "core dumps off (RLIMIT_CORE 0)")
+	}
+	row(tw, "process", dash(strings.Join(proc, "; ")), "process.user, process.rlimits, exec")
+
+	runtime := "chosen by the policy's routes and annotations (runc by default)"
+	if p.Runtime == "gvisor" {
+		runtime = "gVisor (runsc)"
+		if strictRuntime != "" && strictRuntime != "gvisor" {
+			runtime += ", but this node's policy sets strict_runtime = " + strictRuntime
+		}
+	}
+	row(tw, "runtime", runtime, "")
+	tw.Flush()
+}
+
+func row(tw *tabwriter.Writer, what, words, fields string) {
+	if fields != "" {
+		words += "  [" + fields + "]"
+	}
+	fmt.Fprintf(tw, "  %s\t%s\n", what, words)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
