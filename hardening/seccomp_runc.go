@@ -1,6 +1,8 @@
 package hardening
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -29,8 +31,11 @@ import (
 // names for every architecture, so such names are never an error here.
 // What runc does fail on: unknown actions, operators, architectures or
 // flags; an argument index beyond 5; SCMP_ACT_NOTIFY as the default
-// action, on write(2), without a listener path, or with libseccomp API
-// < 6; conflicting rules for one syscall.
+// action, on write(2) or without a listener path; any rule libseccomp
+// refuses to add. What depends on the version of runc's own libseccomp
+// (flags and actions a newer one supports, names a newer one knows) is
+// left to runc: this libseccomp may be older, and a runc that cannot apply
+// the filter refuses to start the container, so leaving it is fail-closed.
 //
 // Compiling a filter with libseccomp costs about a millisecond, far above
 // the engine's budget, and specs share a few filters: results are cached
@@ -98,14 +103,13 @@ func compileLikeRuncUncached(sc *specs.LinuxSeccomp) error {
 	if err != nil {
 		return runcRefusal("invalid default action")
 	}
-	apiLevel, _ := libseccomp.GetAPI()
+	// runc also requires libseccomp API level 6 for SCMP_ACT_NOTIFY; that
+	// depends on runc's libseccomp, not this one, and fails closed: not
+	// checked here.
 	hasNotify := false
 	for _, call := range cfg.Syscalls {
 		if call.Action == configs.Notify {
 			hasNotify = true
-			if apiLevel < 6 {
-				return runcRefusal("SCMP_ACT_NOTIFY needs libseccomp API level 6, have %d", apiLevel)
-			}
 			if call.Name == "write" {
 				return runcRefusal("SCMP_ACT_NOTIFY cannot be used for the write syscall")
 			}
@@ -135,6 +139,13 @@ func compileLikeRuncUncached(sc *specs.LinuxSeccomp) error {
 	}
 	for _, f := range sc.Flags {
 		if err := runcSetFlag(filter, f); err != nil {
+			// A flag this libseccomp is too old for may well be supported
+			// by runc's (release binaries link their own statically):
+			// leave that to runc, which fails closed if it is not.
+			var verr *libseccomp.VersionError
+			if errors.As(err, &verr) {
+				continue
+			}
 			return runcRefusal("%v", err)
 		}
 	}
@@ -164,7 +175,7 @@ func runcSetFlag(filter *libseccomp.ScmpFilter, flag specs.LinuxSeccompFlag) err
 	case specs.LinuxSeccompFlagWaitKillableRecv:
 		return filter.SetWaitKill(true)
 	}
-	return refuse(RuleSeccomp, "linux.seccomp.flags", "seccomp flag %s is not known to runc", flag)
+	return fmt.Errorf("seccomp flag %s is not known to runc", flag)
 }
 
 // runcAction mirrors libcontainer/seccomp.getAction.
@@ -193,7 +204,7 @@ func runcAction(act configs.Action, errnoRet *uint) (libseccomp.ScmpAction, erro
 	case configs.KillProcess:
 		return libseccomp.ActKillProcess, nil
 	}
-	return libseccomp.ActInvalid, refuse(RuleSeccomp, "linux.seccomp", "invalid action")
+	return libseccomp.ActInvalid, errors.New("invalid action, cannot use in rule")
 }
 
 // runcOperator mirrors libcontainer/seccomp.getOperator.
@@ -220,11 +231,11 @@ func runcOperator(op configs.Operator) (libseccomp.ScmpCompareOp, bool) {
 // runcMatchCall mirrors libcontainer/seccomp.matchCall.
 func runcMatchCall(filter *libseccomp.ScmpFilter, call *configs.Syscall, defAct libseccomp.ScmpAction) error {
 	if call.Name == "" {
-		return refuse(RuleSeccomp, "linux.seccomp.syscalls", "empty string is not a valid syscall")
+		return errors.New("empty string is not a valid syscall")
 	}
 	callAct, err := runcAction(call.Action, call.ErrnoRet)
 	if err != nil {
-		return err
+		return fmt.Errorf("action in seccomp profile is invalid: %w", err)
 	}
 	if callAct == defAct {
 		return nil // runc skips redundant rules
@@ -235,7 +246,7 @@ func runcMatchCall(filter *libseccomp.ScmpFilter, call *configs.Syscall, defAct 
 	}
 	if len(call.Args) == 0 {
 		if err := filter.AddRule(nr, callAct); err != nil {
-			return refuse(RuleSeccomp, "linux.seccomp.syscalls", "error adding seccomp filter rule for syscall %s: %v", call.Name, err)
+			return fmt.Errorf("error adding seccomp filter rule for syscall %s: %v", call.Name, err)
 		}
 		return nil
 	}
@@ -245,11 +256,11 @@ func runcMatchCall(filter *libseccomp.ScmpFilter, call *configs.Syscall, defAct 
 	for _, a := range call.Args {
 		op, ok := runcOperator(a.Op)
 		if !ok {
-			return refuse(RuleSeccomp, "linux.seccomp.syscalls", "invalid operator for syscall %s", call.Name)
+			return fmt.Errorf("error creating seccomp syscall condition for syscall %s: invalid operator, cannot use in rule", call.Name)
 		}
 		c, err := libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
 		if err != nil {
-			return refuse(RuleSeccomp, "linux.seccomp.syscalls", "error creating seccomp syscall condition for syscall %s: %v", call.Name, err)
+			return fmt.Errorf("error creating seccomp syscall condition for syscall %s: %v", call.Name, err)
 		}
 		argCounts[a.Index]++
 		conds = append(conds, c)
@@ -264,13 +275,13 @@ func runcMatchCall(filter *libseccomp.ScmpFilter, call *configs.Syscall, defAct 
 		// runc adds each condition as a rule of its own (an OR).
 		for _, c := range conds {
 			if err := filter.AddRuleConditional(nr, callAct, []libseccomp.ScmpCondition{c}); err != nil {
-				return refuse(RuleSeccomp, "linux.seccomp.syscalls", "error adding seccomp rule for syscall %s: %v", call.Name, err)
+				return fmt.Errorf("error adding seccomp rule for syscall %s: %v", call.Name, err)
 			}
 		}
 		return nil
 	}
 	if err := filter.AddRuleConditional(nr, callAct, conds); err != nil {
-		return refuse(RuleSeccomp, "linux.seccomp.syscalls", "error adding seccomp rule for syscall %s: %v", call.Name, err)
+		return fmt.Errorf("error adding seccomp rule for syscall %s: %v", call.Name, err)
 	}
 	return nil
 }
