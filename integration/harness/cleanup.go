@@ -98,8 +98,10 @@ func deleteContainer(ctx context.Context, c client.Container) error {
 			}
 			cancel()
 		}
-		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return err
+		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				return err
+			}
 		}
 	} else if !errdefs.IsNotFound(err) {
 		return err

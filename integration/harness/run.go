@@ -244,6 +244,9 @@ func (c *Container) Delete(ctx context.Context) error {
 	ctx = Context(ctx, c.NS)
 	var errs []error
 	if c.Task != nil {
+		// Kill and wait here, then delete without WithProcessKill: a
+		// task that has exited is not killed again (TestDeleteAfterExit
+		// covers the kill-on-delete path CRI uses).
 		if st, err := c.Task.Status(ctx); err == nil && st.Status != client.Stopped {
 			_ = c.Task.Kill(ctx, syscall.SIGKILL, client.WithKillAll)
 			if c.exitCh != nil {
@@ -254,7 +257,7 @@ func (c *Container) Delete(ctx context.Context) error {
 				}
 			}
 		}
-		if _, err := c.Task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if _, err := c.Task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("failed to delete the task of %s: %w", c.ID, err))
 		}
 		c.Task = nil
