@@ -66,6 +66,24 @@ type Result struct {
 	ExitCode uint32
 	Stdout   string
 	Stderr   string
+	// Phases are the wall times of Run's steps (Run only).
+	Phases Phases
+}
+
+// Phases of Run: NewContainer (record and snapshot), NewTask (shim start
+// and the shim's Create: where the hardened shim does its work), Start,
+// the process's run until its exit, and the deletion of task and
+// container.
+type Phases struct {
+	Create, Task, Start, Run, Delete time.Duration
+}
+
+// PhaseNames name the fields of Phases, in order.
+var PhaseNames = []string{"create", "task", "start", "run", "delete"}
+
+// List returns the phases in PhaseNames order.
+func (p Phases) List() []time.Duration {
+	return []time.Duration{p.Create, p.Task, p.Start, p.Run, p.Delete}
 }
 
 // Output is stdout and stderr together, for failure messages.
@@ -171,6 +189,13 @@ func (d *Daemon) ioCreator(stdout, stderr *syncBuffer) cio.Creator {
 // Start creates the task (the shim's Create, where the hardened shim
 // rewrites and may refuse the spec) and starts it.
 func (c *Container) Start(ctx context.Context) error {
+	if err := c.newTask(ctx); err != nil {
+		return err
+	}
+	return c.startTask(ctx)
+}
+
+func (c *Container) newTask(ctx context.Context) error {
 	ctx = Context(ctx, c.NS)
 	task, err := c.C.NewTask(ctx, c.d.ioCreator(c.stdout, c.stderr))
 	if err != nil {
@@ -182,7 +207,11 @@ func (c *Container) Start(ctx context.Context) error {
 		return &StageError{"start", fmt.Errorf("failed to wait: %w", err)}
 	}
 	c.exitCh = ch
-	if err := task.Start(ctx); err != nil {
+	return nil
+}
+
+func (c *Container) startTask(ctx context.Context) error {
+	if err := c.Task.Start(Context(ctx, c.NS)); err != nil {
 		return &StageError{"start", err}
 	}
 	return nil
@@ -220,16 +249,29 @@ func (c *Container) WaitOutput(ctx context.Context, s string, timeout time.Durat
 // Wait waits for the init process to exit, then deletes the task (which
 // waits for its output to be copied) and returns the result.
 func (c *Container) Wait(ctx context.Context) (Result, error) {
-	ctx = Context(ctx, c.NS)
+	st, err := c.waitExit(ctx)
+	if err != nil {
+		return Result{Stdout: c.stdout.String(), Stderr: c.stderr.String()}, err
+	}
+	return c.finish(ctx, st)
+}
+
+func (c *Container) waitExit(ctx context.Context) (client.ExitStatus, error) {
 	if c.exitCh == nil {
-		return Result{}, errors.New("container was not started")
+		return client.ExitStatus{}, errors.New("container was not started")
 	}
-	var st client.ExitStatus
 	select {
-	case st = <-c.exitCh:
+	case st := <-c.exitCh:
+		return st, nil
 	case <-ctx.Done():
-		return Result{Stdout: c.stdout.String(), Stderr: c.stderr.String()}, fmt.Errorf("waiting for %s: %w", c.ID, ctx.Err())
+		return client.ExitStatus{}, fmt.Errorf("waiting for %s: %w", c.ID, ctx.Err())
 	}
+}
+
+// finish deletes the exited task (which waits for its output) and returns
+// the result.
+func (c *Container) finish(ctx context.Context, st client.ExitStatus) (Result, error) {
+	ctx = Context(ctx, c.NS)
 	if _, err := c.Task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return Result{}, fmt.Errorf("failed to delete the task: %w", err)
 	}
@@ -274,19 +316,40 @@ func (c *Container) Delete(ctx context.Context) error {
 // Run creates, starts and waits for a container, deletes it, and returns
 // its result. An error carries the stage that failed (Stage).
 func (d *Daemon) Run(ctx context.Context, ns string, s Spec) (res Result, err error) {
+	var ph Phases
+	t0 := time.Now()
 	c, err := d.Create(ctx, ns, s)
 	if err != nil {
 		return Result{}, err
 	}
+	ph.Create = time.Since(t0)
 	defer func() {
+		t := time.Now()
 		if derr := c.Delete(context.WithoutCancel(ctx)); derr != nil && err == nil {
 			err = &StageError{"delete", derr}
 		}
+		ph.Delete += time.Since(t)
+		res.Phases = ph
 	}()
-	if err := c.Start(ctx); err != nil {
+	if err := c.newTask(ctx); err != nil {
 		return Result{}, err
 	}
-	return c.Wait(ctx)
+	ph.Task = time.Since(t0) - ph.Create
+	t1 := time.Now()
+	if err := c.startTask(ctx); err != nil {
+		return Result{}, err
+	}
+	ph.Start = time.Since(t1)
+	t2 := time.Now()
+	st, err := c.waitExit(ctx)
+	ph.Run = time.Since(t2)
+	if err != nil {
+		return Result{Stdout: c.stdout.String(), Stderr: c.stderr.String()}, err
+	}
+	t3 := time.Now()
+	res, err = c.finish(ctx, st)
+	ph.Delete = time.Since(t3)
+	return res, err
 }
 
 // Exec describes a process exec'd into a running container.
