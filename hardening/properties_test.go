@@ -1,0 +1,371 @@
+package hardening
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The engine's properties, checked over every test spec (and variants of
+// them) under every built-in profile and host configuration, and by the
+// fuzzers over whatever JSON decodes into a spec:
+//   - it never panics;
+//   - it refuses with ErrRefused, or returns an output that passes
+//     Validate;
+//   - monotonic: the output is never looser than the input;
+//   - idempotent: hardening the output again changes nothing;
+//   - the input is never mutated.
+
+// configFrom maps a selector byte onto a configuration: profile, host
+// AppArmor, AppArmor mode, backend, --oci-seccomp.
+func configFrom(t testing.TB, sel uint8) Config {
+	return Config{
+		Profile:         mustProfile(t, profileNames[int(sel)%len(profileNames)]),
+		Host:            Host{AppArmor: sel&4 != 0},
+		AppArmorMode:    []string{AppArmorIfAvailable, AppArmorRequired, AppArmorOff, ""}[(sel>>3)&3],
+		Backend:         []string{BackendRunc, BackendGVisor}[(sel>>5)&1],
+		RunscOCISeccomp: sel&64 != 0,
+	}
+}
+
+// checkProperties hardens in under cfg and checks every property.
+func checkProperties(t *testing.T, in *specs.Spec, cfg Config) {
+	t.Helper()
+	before, err := json.Marshal(in)
+	if err != nil {
+		t.Skip("not encodable")
+	}
+	out, rep, err := Harden(in, cfg)
+	if after, _ := json.Marshal(in); string(after) != string(before) {
+		t.Fatalf("input mutated")
+	}
+	if err != nil {
+		if !errors.Is(err, ErrRefused) {
+			t.Fatalf("error is not a refusal: %v", err)
+		}
+		// The engine's own output failing validation is a bug; only a
+		// spec's own filter that runc cannot compile may fail there.
+		var re *RefusalError
+		errors.As(err, &re)
+		if strings.HasPrefix(err.Error(), "failed to validate") && !(re.Rule == RuleSeccomp && strings.Contains(re.Reason, "runc would reject")) {
+			t.Fatalf("engine output failed validation: %v", err)
+		}
+		return
+	}
+	if out == nil || rep == nil {
+		t.Fatal("nil output without error")
+	}
+	if err := Validate(out, cfg); err != nil {
+		t.Fatalf("output fails validation: %v", err)
+	}
+	checkMonotonic(t, in, out)
+	again, rep2, err := Harden(out, cfg)
+	if err != nil {
+		t.Fatalf("hardening the output again fails: %v", err)
+	}
+	a, _ := json.Marshal(out)
+	b, _ := json.Marshal(again)
+	if string(a) != string(b) {
+		t.Fatalf("not idempotent:\n%s\n%s", a, b)
+	}
+	if len(rep2.Changes) != 0 {
+		t.Fatalf("second pass reports changes: %+v", rep2.Changes)
+	}
+}
+
+// checkMonotonic checks that out is nowhere looser than in.
+func checkMonotonic(t *testing.T, in, out *specs.Spec) {
+	t.Helper()
+	// Capabilities: every set a subset of the input's (none if nil).
+	inCaps := in.Process.Capabilities
+	if inCaps == nil {
+		inCaps = &specs.LinuxCapabilities{}
+	}
+	if out.Process.Capabilities == nil {
+		t.Fatal("output capabilities nil")
+	}
+	for _, set := range capSets {
+		for _, c := range *set.get(out.Process.Capabilities) {
+			if !slices.Contains(*set.get(inCaps), c) {
+				t.Fatalf("%s gained %s", set.name, c)
+			}
+		}
+	}
+	if in.Process.NoNewPrivileges && !out.Process.NoNewPrivileges {
+		t.Fatal("noNewPrivileges lost")
+	}
+	if in.Root.Readonly && !out.Root.Readonly {
+		t.Fatal("read-only rootfs made writable")
+	}
+	if l := in.Linux; l != nil && l.Resources != nil && l.Resources.Pids != nil && l.Resources.Pids.Limit != nil && *l.Resources.Pids.Limit > 0 {
+		o := out.Linux.Resources
+		if o == nil || o.Pids == nil || o.Pids.Limit == nil || *o.Pids.Limit <= 0 || *o.Pids.Limit > *l.Resources.Pids.Limit {
+			t.Fatal("pids limit raised")
+		}
+	}
+	if in.Linux != nil {
+		for _, p := range in.Linux.MaskedPaths {
+			if !slices.Contains(out.Linux.MaskedPaths, p) {
+				t.Fatalf("masked path %s removed", p)
+			}
+		}
+		for _, p := range in.Linux.ReadonlyPaths {
+			if !slices.Contains(out.Linux.ReadonlyPaths, p) {
+				t.Fatalf("read-only path %s removed", p)
+			}
+		}
+		if !slices.Equal(in.Linux.Namespaces, out.Linux.Namespaces) {
+			t.Fatal("namespaces changed")
+		}
+		// Seccomp: a filter that denied by default still does, and lets
+		// no syscall run that it did not.
+		if sc := in.Linux.Seccomp; !weakFilter(sc) {
+			osc := out.Linux.Seccomp
+			if weakFilter(osc) || !denies(osc.DefaultAction) {
+				t.Fatal("seccomp filter weakened")
+			}
+			inAllowed := allowedNames(sc)
+			for n, uncond := range allowedNames(osc) {
+				was, ok := inAllowed[n]
+				if !ok || uncond && !was {
+					t.Fatalf("seccomp lets %s run, which the input's filter did not", n)
+				}
+			}
+		}
+	}
+	for _, m := range in.Mounts {
+		if !slices.ContainsFunc(out.Mounts, func(o specs.Mount) bool {
+			return o.Destination == m.Destination && o.Source == m.Source && o.Type == m.Type
+		}) {
+			t.Fatalf("mount %s removed", m.Destination)
+		}
+	}
+	for k, v := range out.Annotations {
+		if in.Annotations[k] != v {
+			t.Fatalf("annotation %s added or changed", k)
+		}
+	}
+	if p := in.Process.ApparmorProfile; p != "" && p != apparmorUnconfined && out.Process.ApparmorProfile != p {
+		t.Fatalf("apparmor profile %q replaced", p)
+	}
+	for _, rl := range out.Process.Rlimits {
+		for _, irl := range in.Process.Rlimits {
+			if irl.Type == rl.Type && (rl.Hard > irl.Hard || rl.Soft > irl.Soft) {
+				t.Fatalf("%s raised", rl.Type)
+			}
+		}
+	}
+}
+
+// variants derives specs from a test spec that exercise the rules.
+func variants(s *specs.Spec) map[string]*specs.Spec {
+	out := map[string]*specs.Spec{"as is": s}
+	add := func(name string, f func(*specs.Spec)) {
+		v := deepCopy(s)
+		if v.Process == nil || v.Root == nil {
+			return
+		}
+		if v.Linux == nil {
+			v.Linux = &specs.Linux{}
+		}
+		f(v)
+		out[name] = v
+	}
+	i64 := func(v int64) *int64 { return &v }
+	add("nil caps", func(v *specs.Spec) { v.Process.Capabilities = nil })
+	add("admin caps", func(v *specs.Spec) {
+		c := []string{"CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SYS_PTRACE", "CAP_BOGUS"}
+		v.Process.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c, Inheritable: c, Ambient: c}
+	})
+	add("low pids", func(v *specs.Spec) { v.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(7)}} })
+	add("unlimited pids", func(v *specs.Spec) { v.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(-1)}} })
+	add("read-only", func(v *specs.Spec) { v.Root.Readonly = true })
+	add("nnp", func(v *specs.Spec) { v.Process.NoNewPrivileges = true })
+	add("allow filter", func(v *specs.Spec) { v.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow} })
+	add("tight filter", func(v *specs.Spec) {
+		v.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchAARCH64},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write", "exit_group", "ptrace", "bpf"}, Action: specs.ActAllow}}}
+	})
+	add("annotations", func(v *specs.Spec) {
+		v.Annotations = map[string]string{"dev.gvisor.flag.debug": "1", "io.kubernetes.cri.sandbox-id": "x", "run.oci.hooks.x": "y"}
+	})
+	add("apparmor specific", func(v *specs.Spec) { v.Process.ApparmorProfile = "my-profile" })
+	add("core", func(v *specs.Spec) {
+		v.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE", Hard: 100, Soft: 10}, {Type: "RLIMIT_NOFILE", Hard: 10, Soft: 10}}
+	})
+	add("non-root", func(v *specs.Spec) { v.Process.User.UID = 1234 })
+	return out
+}
+
+func TestProperties(t *testing.T) {
+	for _, name := range testSpecNames(t) {
+		for vname, s := range variants(loadSpec(t, name)) {
+			for sel := range 128 {
+				cfg := configFrom(t, uint8(sel))
+				t.Run(name+"/"+vname+"/"+cfg.Profile.Name, func(t *testing.T) {
+					checkProperties(t, s, cfg)
+				})
+			}
+		}
+	}
+}
+
+// seedSpecs returns testdata/specs/*.json as fuzz seeds.
+func seedSpecs(f *testing.F) [][]byte {
+	files, err := filepath.Glob(filepath.Join("testdata", "specs", "*.json"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds: %v", err)
+	}
+	var out [][]byte
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func FuzzHarden(f *testing.F) {
+	for i, seed := range seedSpecs(f) {
+		for _, sel := range []uint8{0, 1, 2, 4 + 1, 8 + 2, 16 + 4, 32 + 4 + 2, 64 + 32 + 1} {
+			f.Add(seed, sel+uint8(i))
+		}
+	}
+	f.Add([]byte(`{}`), uint8(0))
+	f.Add([]byte(`{"process":{},"root":{}}`), uint8(1))
+	f.Add([]byte(`{"process":{"cwd":"/"},"root":{},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_NOTIFY","args":[{"index":7}]}]}}}`), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
+		var s specs.Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			return
+		}
+		checkProperties(t, &s, configFrom(t, sel))
+	})
+}
+
+func FuzzHardenExec(f *testing.F) {
+	for _, seed := range seedSpecs(f) {
+		var s specs.Spec
+		if json.Unmarshal(seed, &s) == nil && s.Process != nil {
+			b, _ := json.Marshal(s.Process)
+			f.Add(b, uint8(1))
+			f.Add(b, uint8(5))
+		}
+	}
+	f.Add([]byte(`{"cwd":"/proc/self/fd/3","env":["LD_PRELOAD=/dev/fd/4"]}`), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
+		var p specs.Process
+		if err := json.Unmarshal(data, &p); err != nil {
+			return
+		}
+		cfg := configFrom(t, sel)
+		container, _, err := Harden(loadSpec(t, "cri-container"), cfg)
+		if err != nil {
+			return
+		}
+		before, _ := json.Marshal(&p)
+		out, _, err := HardenExec(&p, container, cfg)
+		if after, _ := json.Marshal(&p); string(after) != string(before) {
+			t.Fatal("input mutated")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrRefused) || strings.HasPrefix(err.Error(), "failed to validate") {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			return
+		}
+		for _, set := range capSets {
+			for _, c := range *set.get(out.Capabilities) {
+				if !slices.Contains(*set.get(container.Process.Capabilities), c) {
+					t.Fatalf("%s: %s beyond the container's", set.name, c)
+				}
+			}
+		}
+		if !out.NoNewPrivileges || out.ApparmorProfile != container.Process.ApparmorProfile {
+			t.Fatal("nnp or apparmor not the container's")
+		}
+		again, rep, err := HardenExec(out, container, cfg)
+		if err != nil || len(rep.Changes) != 0 {
+			t.Fatalf("not idempotent: %v %+v", err, rep)
+		}
+		a, _ := json.Marshal(out)
+		b, _ := json.Marshal(again)
+		if string(a) != string(b) {
+			t.Fatal("not idempotent")
+		}
+	})
+}
+
+// FuzzHardenFields mutates the fields the rules look at, on top of the test
+// specs, where random JSON rarely reaches.
+func FuzzHardenFields(f *testing.F) {
+	var seeds []*specs.Spec
+	for _, b := range seedSpecs(f) {
+		var s specs.Spec
+		if json.Unmarshal(b, &s) == nil && s.Process != nil && s.Root != nil {
+			seeds = append(seeds, &s)
+		}
+	}
+	f.Add(uint8(0), uint8(1), "/", "/bin/sh", "/usr/lib", "/data", "/srv/data", uint64(0xffff), int64(100), false, uint8(1), "read,ptrace,chown32", uint8(0), uint8(0xff), "dev.gvisor.flag.debug")
+	f.Add(uint8(1), uint8(2), "/proc/self/fd/7", "self/fd/3/x", "/proc/1/root", "rel", "/proc/self/cwd", uint64(1)<<21, int64(-1), true, uint8(2), "mount,bpf", uint8(7), uint8(0x0f), "bundle")
+	f.Add(uint8(2), uint8(0), "/app", "./run", "a b:c;d", "/tmp", "tmpfs", ^uint64(0), int64(0), true, uint8(5), ",write,,", uint8(3), uint8(0x20), "hardened.dev/profile")
+	actions := []specs.LinuxSeccompAction{specs.ActAllow, specs.ActErrno, specs.ActKill, specs.ActLog, specs.ActTrap, specs.ActNotify, specs.ActTrace, specs.ActKillProcess, "SCMP_ACT_BOGUS"}
+	capNames := append(slices.Clone(allCaps), "CAP_BPF", "CAP_PERFMON", "CAP_BOGUS")
+	nsTypes := []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.NetworkNamespace, specs.UTSNamespace, specs.MountNamespace}
+	f.Fuzz(func(t *testing.T, base, sel uint8, cwd, arg0, envVal, mountDest, mountSrc string, caps uint64, pids int64,
+		ro bool, defAct uint8, names string, argIdx, nsMask uint8, annKey string) {
+		s := deepCopy(seeds[int(base)%len(seeds)])
+		s.Process.Cwd = cwd
+		s.Process.Args = append([]string{arg0}, s.Process.Args...)
+		s.Process.Env = append(s.Process.Env, "LD_LIBRARY_PATH="+envVal, "PATH="+envVal)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: mountDest, Source: mountSrc, Type: []string{"bind", "tmpfs", "proc"}[int(sel)%3]})
+		var set []string
+		for i, c := range capNames {
+			if caps&(1<<uint(i%64)) != 0 {
+				set = append(set, c)
+			}
+		}
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: set, Effective: set[len(set)/2:], Ambient: set[:len(set)/3]}
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}
+		s.Root.Readonly = ro
+		if defAct%10 == 0 {
+			s.Linux.Seccomp = nil
+		} else {
+			sc := &specs.LinuxSeccomp{DefaultAction: actions[int(defAct)%len(actions)]}
+			for i, n := range strings.Split(names, ",") {
+				r := specs.LinuxSyscall{Names: []string{n}, Action: actions[(i+int(argIdx))%len(actions)]}
+				if i%2 == 1 {
+					r.Args = []specs.LinuxSeccompArg{{Index: uint(argIdx % 8), Value: uint64(i), Op: specs.OpEqualTo}}
+				}
+				sc.Syscalls = append(sc.Syscalls, r)
+			}
+			s.Linux.Seccomp = sc
+		}
+		s.Linux.Namespaces = nil
+		for i, typ := range nsTypes {
+			if nsMask&(1<<uint(i)) != 0 {
+				ns := specs.LinuxNamespace{Type: typ}
+				if nsMask&0x80 != 0 {
+					ns.Path = []string{"/proc/1/ns/x", "/proc/42/ns/x", "/var/run/netns/a", "/proc/self/ns/x"}[i%4]
+				}
+				s.Linux.Namespaces = append(s.Linux.Namespaces, ns)
+			}
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[annKey] = "v"
+		checkProperties(t, s, configFrom(t, sel))
+	})
+}
