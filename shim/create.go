@@ -75,19 +75,23 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	}
 	rep := &Report{ContainerID: r.ID, Changes: []hardening.Change{}}
 
-	// Labels: from containerd, or none at all when there is no containerd
-	// to ask (never a silent fallback when containerd fails to answer).
+	// Labels come from containerd, or not at all when there is no
+	// containerd to ask: never a silent fallback when containerd fails to
+	// answer. The node policy comes from runtimeoptions on the request;
+	// else from the container record's runtime options (containerd sends
+	// task options instead of runtime options when it has any, e.g. runc
+	// options for user namespaces); else it is the built-in default. So the
+	// record is read first unless the request names the policy.
 	info := &containerInfo{}
+	var lookupErr error
 	if s.labels == nil {
 		rep.Notes = append(rep.Notes, "no containerd address: labels not read, decided from annotations only")
-	} else if info, err = s.labels.lookup(ctx, r.ID, sandboxID); err != nil {
-		return nil, refusedf("container %s: cannot read its labels from containerd, refusing rather than deciding without them: %v", r.ID, err)
+	} else if info, lookupErr = s.labels.lookup(ctx, r.ID, sandboxID); lookupErr != nil {
+		info = &containerInfo{}
+		if caller.Policy == nil {
+			return nil, refusedf("container %s: cannot read its record from containerd, refusing rather than deciding without it: %v", r.ID, lookupErr)
+		}
 	}
-
-	// The node policy: from runtimeoptions on the request; else from the
-	// container record's runtime options (containerd sends task options
-	// instead of runtime options when it has any, e.g. runc options for
-	// user namespaces); else the built-in default.
 	src := caller.Policy
 	if src == nil {
 		if rec, err := splitOptions(info.RuntimeOptions); err == nil && rec.Policy != nil {
@@ -105,6 +109,14 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	pol := np.pol
 	audit := pol.Mode == policy.ModeAudit
 	rep.Policy, rep.Mode = np.source, pol.Mode
+	if lookupErr != nil {
+		msg := fmt.Sprintf("container %s: cannot read its labels from containerd, refusing rather than deciding without them: %v", r.ID, lookupErr)
+		if !audit {
+			return nil, refusedf("%s", msg)
+		}
+		rep.Refused = "hardened: " + msg
+		rep.Notes = append(rep.Notes, "audit mode: labels not read, decided from annotations only")
+	}
 
 	// refuse returns the enforce-mode error, or records the reason in audit
 	// mode and returns nil.
@@ -228,10 +240,8 @@ func (p *plan) commit(bundle string) error {
 			return err
 		}
 	}
-	if p.state.cfg.Profile != nil {
-		if err := writeJSON(filepath.Join(bundle, stateFile), stateOf(p.state.mode, p.state.cfg)); err != nil {
-			return fmt.Errorf("failed to write %s: %w", stateFile, err)
-		}
+	if err := writeJSON(filepath.Join(bundle, stateFile), stateOf(p.state.mode, p.state.cfg)); err != nil {
+		return fmt.Errorf("failed to write %s: %w", stateFile, err)
 	}
 	if err := writeJSON(filepath.Join(bundle, reportFile), p.report); err != nil {
 		return fmt.Errorf("failed to write %s: %w", reportFile, err)

@@ -401,3 +401,23 @@ func assertNoTempFiles(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestCreateLabelsFailureInAuditMode(t *testing.T) {
+	ts := newTestService(t, &fakeLabels{err: errTest})
+	bundle := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh")))
+	if _, err := ts.create(t, "c", bundle, policyOpts(t, testPolicy("audit", ""))); err != nil {
+		t.Fatalf("audit mode refused: %v", err)
+	}
+	rep := readReport(t, bundle)
+	if !strings.Contains(rep.Refused, "labels") || !containsSubstr(rep.Notes, "annotations only") {
+		t.Errorf("audit report: refused %q, notes %q", rep.Refused, rep.Notes)
+	}
+}
+
+func TestCreateLabelsFailureWithoutPolicyInRequest(t *testing.T) {
+	// The policy would come from the record containerd did not give.
+	ts := newTestService(t, &fakeLabels{err: errTest})
+	bundle := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh")))
+	_, err := ts.create(t, "c", bundle, mustAny(t, &options.Options{IoUid: 1}))
+	wantCode(t, err, codes.FailedPrecondition, "record", errTest.Error())
+}

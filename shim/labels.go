@@ -81,6 +81,9 @@ func (g *grpcLabels) dial() (*grpc.ClientConn, error) {
 		g.conn, g.err = grpc.NewClient(target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
+			// Creates come in bursts (a pod's containers); between them
+			// the shim holds no connection.
+			grpc.WithIdleTimeout(time.Minute),
 		)
 	})
 	return g.conn, g.err

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/policy"
 )
 
 // Service is the shim's task service: containerd's runc task service with
@@ -132,7 +133,8 @@ func loadState(bundle string) (*ctrState, error) {
 	if err := readJSON(filepath.Join(bundle, stateFile), &saved); err != nil {
 		return nil, err
 	}
-	if saved.Profile == nil {
+	if saved.Profile == nil && saved.Mode != policy.ModeAudit {
+		// Only audit mode runs a container without a profile.
 		return nil, fmt.Errorf("%s names no profile", filepath.Join(bundle, stateFile))
 	}
 	var spec specs.Spec

@@ -1,0 +1,61 @@
+// Package shim is containerd-shim-hardened-v2 (runtime type
+// io.containerd.hardened.v2): containerd's runc shim, wrapped. It knows
+// containerd; it knows no hardening rule (package hardening does).
+//
+// # Shape
+//
+// The stock runc shim is reused, not forked: NewManager wraps
+// cmd/containerd-shim-runc-v2/manager and Service wraps the task service
+// of cmd/containerd-shim-runc-v2/task (registered as the TTRPC "task"
+// plugin by shim/plugin, in place of the stock task/plugin). IO, exit
+// handling, OOM events, pod grouping, checkpoints and `delete` are the
+// stock code's. The wrapper changes:
+//
+//   - Manager.Start/Info: runtime options. containerd sends this runtime
+//     type runtimeoptions/v1.Options (ConfigPath, ConfigBody) from `ctr run
+//     --runtime-config-path` and CRI's per-runtime `options` table; the
+//     stock code reads runc options.Options only (Info fails on anything
+//     else). They are translated first (options.go).
+//   - Service.Create (create.go): reads the node policy (cached per file
+//     identity, nodepolicy.go), the container's labels, its pod sandbox's
+//     labels and its image's config labels from containerd (labels.go, raw
+//     API clients), resolves profile and backend, checks the pod's backend
+//     (pod.go), gates runc, hardens the spec, writes config.json atomically
+//     (original kept once as config.json.orig) with hardening-report.json
+//     and hardening-state.json (bundle.go, report.go), then hands the stock
+//     Create runc options naming the OCI binary. Every check comes before
+//     any write, so a refusal leaves nothing behind.
+//   - Service.Exec (exec.go): the process containerd sends is built from
+//     its own, unhardened spec; it is hardened against the container's
+//     hardened spec.
+//   - Service.Update (update.go): the pids limit may go down, never up or
+//     away.
+//
+// # Backends
+//
+// runc: options.BinaryName is the policy's runc (absolute, or looked up in
+// the shim's PATH), checked by hostprobe.GateRunc (cached by binary
+// identity, so nothing is exec'd on a start but the first). gVisor:
+// BinaryName is the runsc wrapper (runsc.go): this binary through a
+// symlink named hardened-runsc, which adds --oci-seccomp and the policy's
+// runsc flags and owns `runsc start`'s stdio. One backend per pod: a CRI
+// sandbox's report records it and the pod's containers must agree.
+// `delete` (Manager.Stop, after a shim died) reads the binary and root
+// the stock code recorded in the bundle (files "runtime", options.json),
+// so it reaches the runtime the container ran on.
+//
+// # Files
+//
+// In each bundle: config.json (hardened, enforce mode), config.json.orig,
+// hardening-report.json, hardening-state.json. Node-wide, under RunDir
+// (/run/containerd-hardened, or $HARDENED_RUN_DIR as containerd's
+// environment gives it): runsc/<hash>/{hardened-runsc,runsc.json} and
+// runc-gate/ (the gate's cache). runsc's state root defaults to
+// /run/containerd/runsc; runc's stays the stock /run/containerd/runc.
+//
+// # containerd versions
+//
+// Built on containerd v2.4.2's pkg/shim, which speaks the bootstrap
+// protocol of containerd 2.3+ (BootstrapParams on stdin): containerd 2.3
+// and later.
+package shim
