@@ -81,10 +81,14 @@ func stripAnnotations(s *specs.Spec, r *Report) {
 }
 
 func checkAnnotations(s *specs.Spec) error {
+	first := ""
 	for k := range s.Annotations {
-		if strippedAnnotation(k) {
-			return refuse(RuleAnnotations, "annotations."+k, "is interpreted by a runtime and must not come from a pod")
+		if strippedAnnotation(k) && (first == "" || k < first) {
+			first = k
 		}
+	}
+	if first != "" {
+		return refuse(RuleAnnotations, "annotations."+first, "is interpreted by a runtime and must not come from a pod")
 	}
 	return nil
 }

@@ -44,16 +44,26 @@ func checkNamespaces(s *specs.Spec, prof *profiles.Profile) error {
 	}
 	if prof.Namespaces.DenyPrivileged {
 		if l.Resources != nil {
-			for _, d := range l.Resources.Devices {
-				// "a *:* rwm": access to every device node of the host,
-				// disks and /dev/mem included.
-				if d.Allow && (d.Type == "" || d.Type == "a") && wildcard(d.Major) && wildcard(d.Minor) {
-					return refuse(RuleNamespaces, "linux.resources.devices", "allows all devices: privileged containers are refused under profile %s", prof.Name)
-				}
+			if err := checkDevices(l.Resources.Devices, prof, "linux.resources.devices"); err != nil {
+				return err
 			}
 		}
 		if s.Process != nil && s.Process.Capabilities != nil && fullCapabilitySet(s.Process.Capabilities.Bounding) {
 			return refuse(RuleNamespaces, "process.capabilities.bounding", "holds every capability: privileged containers are refused under profile %s", prof.Name)
+		}
+	}
+	return nil
+}
+
+// checkDevices refuses "a *:* rwm" under DenyPrivileged: access to every
+// device node of the host, disks and /dev/mem included.
+func checkDevices(devices []specs.LinuxDeviceCgroup, prof *profiles.Profile, field string) error {
+	if !prof.Namespaces.DenyPrivileged {
+		return nil
+	}
+	for _, d := range devices {
+		if d.Allow && (d.Type == "" || d.Type == "a") && wildcard(d.Major) && wildcard(d.Minor) {
+			return refuse(RuleNamespaces, field, "allows all devices: privileged containers are refused under profile %s", prof.Name)
 		}
 	}
 	return nil

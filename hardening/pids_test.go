@@ -60,3 +60,33 @@ func TestPids(t *testing.T) {
 		}
 	}
 }
+
+func TestPidsUnified(t *testing.T) {
+	prof := &profiles.Profile{Name: "test", Pids: profiles.Pids{Limit: 100}}
+	tests := []struct {
+		value string
+		kept  bool
+	}{
+		{"max", false}, {"101", false}, {"-1", false}, {" 50", false}, {"lots", false},
+		{"100", true}, {"7", true}, {"0", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			l := &specs.Linux{Resources: &specs.LinuxResources{Unified: map[string]string{"pids.max": tt.value, "memory.max": "max"}}}
+			if tt.kept != (checkPids(&specs.Linux{Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &prof.Pids.Limit}, Unified: l.Resources.Unified}}, prof) == nil) {
+				t.Errorf("checkPids disagrees")
+			}
+			applyPids(l, prof, &Report{})
+			_, ok := l.Resources.Unified["pids.max"]
+			if ok != tt.kept {
+				t.Errorf("kept=%v, want %v", ok, tt.kept)
+			}
+			if l.Resources.Unified["memory.max"] != "max" {
+				t.Error("other unified entries touched")
+			}
+			if err := checkPids(l, prof); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

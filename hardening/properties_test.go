@@ -369,3 +369,37 @@ func FuzzHardenFields(f *testing.F) {
 		checkProperties(t, s, configFrom(t, sel))
 	})
 }
+
+func FuzzHardenUpdate(f *testing.F) {
+	f.Add([]byte(`{"pids":{"limit":-1},"unified":{"pids.max":"max"}}`), uint8(1))
+	f.Add([]byte(`{"memory":{"limit":1073741824},"cpu":{"shares":512}}`), uint8(2))
+	f.Add([]byte(`{"devices":[{"allow":true,"access":"rwm"}],"pids":{"limit":5}}`), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
+		var r specs.LinuxResources
+		if err := json.Unmarshal(data, &r); err != nil {
+			return
+		}
+		cfg := configFrom(t, sel)
+		before, _ := json.Marshal(&r)
+		out, _, err := HardenUpdate(&r, cfg)
+		if after, _ := json.Marshal(&r); string(after) != string(before) {
+			t.Fatal("input mutated")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrRefused) || strings.HasPrefix(err.Error(), "failed to validate") {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			return
+		}
+		if err := checkPidsResources(out, cfg.Profile, ""); err != nil && cfg.Profile.Pids.Limit > 0 {
+			t.Fatal(err)
+		}
+		if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 && *out.Pids.Limit > *r.Pids.Limit {
+			t.Fatal("pids limit raised")
+		}
+		again, rep, err := HardenUpdate(out, cfg)
+		if err != nil || len(rep.Changes) != 0 || mustJSON(t, again) != mustJSON(t, out) {
+			t.Fatalf("not idempotent: %v %+v", err, rep)
+		}
+	})
+}

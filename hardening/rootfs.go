@@ -29,7 +29,7 @@ func applyRootfs(s *specs.Spec, prof *profiles.Profile, r *Report) {
 	var added []string
 	for _, sc := range prof.Rootfs.Scratch {
 		dest := path.Clean(sc.Path)
-		if !path.IsAbs(dest) || mountsAt(s.Mounts, dest) {
+		if !path.IsAbs(dest) || dest == "/" || mountsAt(s.Mounts, dest) {
 			continue
 		}
 		m := scratchMount(dest, sc)

@@ -46,6 +46,12 @@ func compileLikeRunc(sc *specs.LinuxSeccomp) error {
 	err, ok := compiledCache[key]
 	compiledMu.RUnlock()
 	if ok {
+		// A copy: a caller changing the error must not change the cache.
+		var re *RefusalError
+		if errors.As(err, &re) {
+			c := *re
+			return &c
+		}
 		return err
 	}
 	err = compileLikeRuncUncached(sc)
