@@ -217,7 +217,7 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 			rep.NotEnforced = hrep.NotEnforced
 		}
 	}
-	if st.cfg.Backend == policy.RuntimeGVisor {
+	if use == policy.RuntimeGVisor {
 		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
 	}
 
