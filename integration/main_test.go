@@ -55,6 +55,12 @@ func runMain(m *testing.M) int {
 			verdict, suite.err, harness.EnvRequire)
 	}
 	code := m.Run()
+	if err := stopBenchDaemon(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: benchmark containerd cleanup: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if suite.bins != nil && os.Getenv(harness.EnvKeep) == "" {
 		os.RemoveAll(suite.bins.Dir)
 	}
