@@ -61,10 +61,17 @@ func applyCapabilities(p *specs.Process, limit *specs.LinuxCapabilities, prof *p
 			return keepAmbient && allowed[c] && (ceiling == nil || ceiling[c])
 		})
 		if len(kept) != len(*cur) {
-			r.change(RuleCapabilities, "process.capabilities."+set.name, strings.Join(*cur, ","), strings.Join(kept, ","))
+			r.change(RuleCapabilities, "process.capabilities."+set.name, capList(*cur), capList(kept))
 			*cur = kept
 		}
 	}
+}
+
+func capList(caps []string) string {
+	if len(caps) == 0 {
+		return "(none)"
+	}
+	return strings.Join(caps, ",")
 }
 
 // filterCaps returns the capabilities of caps that keep accepts, in their

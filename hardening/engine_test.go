@@ -228,3 +228,38 @@ func TestHardenExec(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrent hardens specs from many goroutines at once: the shim
+// serves containers concurrently, and the engine's caches are shared.
+func TestConcurrent(t *testing.T) {
+	names := testSpecNames(t)
+	want := map[string]string{}
+	for _, n := range names {
+		for _, p := range profileNames {
+			out, _, err := Harden(loadSpec(t, n), cfgFor(t, p))
+			if err == nil {
+				want[n+"/"+p] = mustJSON(t, out)
+			}
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for i := range 50 {
+				n, p := names[(g+i)%len(names)], profileNames[i%len(profileNames)]
+				out, _, herr := Harden(loadSpec(t, n), cfgFor(t, p))
+				if w, ok := want[n+"/"+p]; ok && (herr != nil || mustJSON(t, out) != w) {
+					err = errors.New(n + "/" + p + ": output differs under concurrency")
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

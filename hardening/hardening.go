@@ -124,7 +124,7 @@ type Report struct {
 	NotEnforced []Gap    `json:"notEnforced,omitempty"`
 }
 
-// The engine's entry points (implemented in engine.go and validate.go):
+// The engine's entry points (engine.go, validate.go, update.go):
 //
 //	Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error)
 //	    returns a hardened deep copy; never mutates in.
@@ -136,6 +136,11 @@ type Report struct {
 //	Validate(s *specs.Spec, cfg Config) error
 //	    checks a spec the way the engine's output must satisfy (and the
 //	    way runc will read it).
+//	HardenUpdate(r *specs.LinuxResources, cfg Config) (*specs.LinuxResources, *Report, error)
+//	    hardens the resources of a task update (runc update), so that an
+//	    update cannot lift the pids limit.
+//
+// All of them are safe for concurrent use.
 var _ = specs.Spec{}
 
 // change records one changed field.

@@ -37,9 +37,10 @@ func applyRootfs(s *specs.Spec, prof *profiles.Profile, r *Report) {
 		// mounted below its destination before it: insert the tmpfs
 		// before every mount except those at one of its ancestors, so that
 		// a volume under it (/run/secrets/... under /run) stays visible.
-		// (Lexically: a volume reaching /run through an image symlink such
-		// as /var/run also lands after it, since it comes later anyway.)
-		// Scratch mounts keep the profile's order among themselves.
+		// Placing it that early also covers volumes that reach it through
+		// a symlink in the image (/var/run/secrets/... with /var/run ->
+		// /run), which no lexical comparison could see. Scratch mounts
+		// keep the profile's order among themselves.
 		i := 0
 		for j, o := range s.Mounts {
 			od := path.Clean(o.Destination)
