@@ -110,9 +110,10 @@ func applySeccomp(s *specs.Spec, cfg *Config, r *Report) error {
 // whose action is the default one). Under one that lets syscalls run, every
 // name of deny gets an unconditional SCMP_ACT_ERRNO(EPERM) rule unless
 // one that denies it unconditionally exists; a name listed only in
-// conditional denying rules leaves them for the unconditional one (libseccomp
-// refuses a syscall with conflicting rules, and the conditions would leave
-// other argument values running). Those names are returned as added.
+// conditional denying rules leaves them for the unconditional one (the
+// conditions would leave other argument values running, and rules with
+// different actions for one syscall are a conflict that libseccomp
+// versions resolve differently). Those names are returned as added.
 func applyDeny(sc *specs.LinuxSeccomp, deny []string) (removed, added []string) {
 	if len(deny) == 0 {
 		return nil, nil
