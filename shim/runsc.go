@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -81,12 +80,18 @@ func runRunscWrapper(argv []string, stdin, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(err)
 	}
-	args := runscArgv(cfg, argv[1:])
-	if subcommand(argv[1:]) != "start" {
-		// execve keeps the pid go-runc waits on and passes stdio as is.
-		return fail(syscall.Exec(cfg.Path, args, os.Environ()))
+	if len(argv) > 1 && argv[1] == waitFlag {
+		return runWaiter(cfg, argv[2:], stderr)
 	}
-	return runStart(args, stdin, stdout, stderr)
+	args := runscArgv(cfg, argv[1:])
+	switch sub, subArgs := splitSubcommand(argv[1:]); {
+	case sub == "start":
+		return runStart(args, stdin, stdout, stderr)
+	case sub == "create" && isSubcontainer(flagValue(subArgs, "bundle")):
+		return runCreateSubcontainer(self, cfg, argv[1:], stdin, stdout, stderr)
+	}
+	// execve keeps the pid go-runc waits on and passes stdio as is.
+	return fail(syscall.Exec(cfg.Path, args, os.Environ()))
 }
 
 // runStart runs `runsc ... start` with stdout and stderr on memory files,
@@ -118,20 +123,7 @@ func runStart(args []string, stdin, stdout, stderr *os.File) int {
 
 	relay(stdout, outf)
 	relay(stderr, errf)
-
-	var exitErr *exec.ExitError
-	switch {
-	case runErr == nil:
-		return 0
-	case errors.As(runErr, &exitErr):
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return exitErr.ExitCode()
-	default:
-		fmt.Fprintf(stderr, "%s: failed to run %s: %v\n", RunscWrapperName, args[0], runErr)
-		return 127
-	}
+	return exitCode(runErr, stderr, args[0])
 }
 
 func memFile(name string) (*os.File, error) {
@@ -171,10 +163,16 @@ var goRuncValueFlags = map[string]bool{"root": true, "log": true, "log-format": 
 // subcommand returns the runsc subcommand in go-runc's arguments: the first
 // argument that is neither a flag nor a flag's value.
 func subcommand(args []string) string {
+	sub, _ := splitSubcommand(args)
+	return sub
+}
+
+// splitSubcommand returns the subcommand and the arguments after it.
+func splitSubcommand(args []string) (string, []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") {
-			return a
+			return a, args[i+1:]
 		}
 		name := strings.TrimLeft(a, "-")
 		if strings.Contains(name, "=") {
@@ -182,6 +180,27 @@ func subcommand(args []string) string {
 		}
 		if goRuncValueFlags[name] {
 			i++
+		}
+	}
+	return "", nil
+}
+
+// flagValue returns the value of flag name ("--name v" or "--name=v") in
+// args, "" if absent.
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		n, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if n != name {
+			continue
+		}
+		if hasValue {
+			return v
+		}
+		if i+1 < len(args) {
+			return args[i+1]
 		}
 	}
 	return ""

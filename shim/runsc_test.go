@@ -3,6 +3,7 @@ package shim
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRunscArgv(t *testing.T) {
@@ -233,5 +236,131 @@ func TestRunscWrapperWithoutConfig(t *testing.T) {
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 127 || !strings.Contains(string(out), runscConfigFile) {
 		t.Errorf("err %v, output %q: want a failure naming %s", err, out, runscConfigFile)
+	}
+}
+
+// fakeRunscPod is a runsc stand-in for a pod: `create` starts a "sandbox"
+// process and writes its pid (as runsc does for every container of a
+// pod), `wait` blocks until dir/exit exists and reports status 137,
+// `state` says running.
+func fakeRunscPod(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "runsc")
+	script := `#!/bin/sh
+sub=""; pidfile=""; prev=""
+for a in "$@"; do
+  [ "$prev" = "--pid-file" ] && pidfile="$a"
+  case "$a" in create|wait|state|delete) [ -z "$sub" ] && sub="$a";; esac
+  prev="$a"
+done
+echo "$*" >> "` + dir + `/calls"
+case "$sub" in
+create)
+  sleep 300 </dev/null >/dev/null 2>&1 &
+  echo $! > "` + dir + `/sandbox.pid"
+  echo $! > "$pidfile"
+  ;;
+wait)
+  while [ ! -e "` + dir + `/exit" ]; do sleep 0.05; done
+  echo '{"id":"c1","exitStatus":137}'
+  ;;
+state)
+  echo '{"status":"running"}'
+  ;;
+esac
+`
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if pid, err := readPid(filepath.Join(dir, "sandbox.pid")); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return path
+}
+
+func podBundle(t *testing.T, kind string) string {
+	t.Helper()
+	b := t.TempDir()
+	spec := `{"ociVersion":"1.2.0","annotations":{"` + annContainerType + `":"` + kind + `","` + annSandboxID + `":"sb"}}`
+	if err := os.WriteFile(filepath.Join(b, configFile), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRunscWrapperSubcontainerExit(t *testing.T) {
+	// Be what the shim is: the subreaper the waiter is reparented to.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot become a subreaper: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+
+	dir := t.TempDir()
+	link := wrapperFor(t, fakeRunscPod(t, dir))
+	pidFile := filepath.Join(t.TempDir(), "init.pid")
+	out, err := exec.Command(link, "--root", "/r", "--log", "/l", "--log-format", "json",
+		"create", "--bundle", podBundle(t, "container"), "--pid-file", pidFile, "c1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	waiter, err := readPid(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandbox, _ := readPid(filepath.Join(dir, "sandbox.pid"))
+	if waiter == sandbox {
+		t.Fatal("pid file holds the sandbox's pid: the shim would never see this container exit")
+	}
+	t.Cleanup(func() { _ = syscall.Kill(waiter, syscall.SIGKILL) })
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", waiter)); !bytes.Contains(cmdline, []byte(waitFlag)) {
+		t.Errorf("pid %d is not the waiter: %q", waiter, cmdline)
+	}
+
+	// The container exits (runsc wait returns): so does the waiter, with
+	// the container's status.
+	time.Sleep(100 * time.Millisecond)
+	var ws syscall.WaitStatus
+	if pid, _ := syscall.Wait4(waiter, &ws, syscall.WNOHANG, nil); pid != 0 {
+		t.Fatalf("waiter exited before the container (status %v)", ws)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "exit"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := syscall.Wait4(waiter, &ws, 0, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter did not exit after the container did")
+	}
+	if !ws.Exited() || ws.ExitStatus() != 137 {
+		t.Errorf("waiter status %v, want exit 137 (the container's)", ws)
+	}
+	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+	if !strings.Contains(string(calls), "--oci-seccomp --root /r --log /l --log-format json wait c1") {
+		t.Errorf("runsc calls:\n%s", calls)
+	}
+}
+
+func TestRunscWrapperSandboxCreateKeepsPid(t *testing.T) {
+	dir := t.TempDir()
+	link := wrapperFor(t, fakeRunscPod(t, dir))
+	pidFile := filepath.Join(t.TempDir(), "init.pid")
+	out, err := exec.Command(link, "--root", "/r", "create", "--bundle", podBundle(t, "sandbox"), "--pid-file", pidFile, "sb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("create: %v: %s", err, out)
+	}
+	got, _ := readPid(pidFile)
+	sandbox, _ := readPid(filepath.Join(dir, "sandbox.pid"))
+	if got != sandbox {
+		t.Errorf("pod sandbox pid file %d, want runsc's %d", got, sandbox)
 	}
 }
