@@ -583,3 +583,48 @@ func TestDeleteAfterExit(t *testing.T) {
 		})
 	}
 }
+
+// TestParallelStartsColdRuncGate: 20 containers at once, each with a node
+// policy naming its own runc path (a wrapper script that execs the pinned
+// runc), so that every shim has to run `runc --version` for its gate
+// instead of reading a cached verdict: what happens on a node's first
+// starts after a boot or a runc upgrade. The shim runs that command while
+// the runc shim code's SIGCHLD reaper (wait4(-1)) is active; a probe that
+// does not go through the reaper loses its child to it ("waitid: no child
+// processes") now and then.
+func TestParallelStartsColdRuncGate(t *testing.T) {
+	e := newEnv(t)
+	const n = 20
+	realRunc := filepath.Join(suite.toolsBin, "runc")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([]harness.Result, n)
+	pols := make([]string, n)
+	for i := 0; i < n; i++ {
+		w := e.writeFile(fmt.Sprintf("runc-%02d", i), fmt.Sprintf("#!/bin/sh\nexec %s \"$@\"\n", realRunc), 0o755)
+		pols[i] = e.policy(fmt.Sprintf("[runtimes.runc]\npath = %q\n\n[runtimes.gvisor]\npath = \"runsc\"\n", w))
+	}
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			outs[i], errs[i] = e.d.Run(e.ctx, e.ns, harness.Spec{ID: fmt.Sprintf("cold-%02d", i), Runtime: harness.Hardened(pols[i]),
+				Args: sh(fmt.Sprintf("echo hello-%d", i))})
+		}(i)
+	}
+	wg.Wait()
+	failed := 0
+	for i := 0; i < n; i++ {
+		switch {
+		case errs[i] != nil:
+			failed++
+			t.Errorf("container cold-%02d: %v", i, errs[i])
+		case outs[i].ExitCode != 0 || !strings.Contains(outs[i].Stdout, fmt.Sprintf("hello-%d\n", i)):
+			failed++
+			t.Errorf("container cold-%02d: %s", i, outs[i].Output())
+		}
+	}
+	if failed > 0 {
+		t.Logf("%d of %d cold-gate starts failed", failed, n)
+	}
+}

@@ -109,7 +109,7 @@ func requireSuite(t testing.TB) {
 		return
 	}
 	if errors.Is(suite.err, harness.ErrUnavailable) && !harness.Required() {
-		t.Skipf("SKIPPED, integration environment unavailable: %v (set %s=1 to make this a failure)", suite.err, harness.EnvRequire)
+		t.Skipf("SKIPPED: %v (set %s=1 to make this a failure)", suite.err, harness.EnvRequire)
 	}
 	t.Fatalf("integration suite setup failed: %v", suite.err)
 }
