@@ -105,7 +105,7 @@ func runVersion(ctx context.Context, abs string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A child that keeps the output pipe open must not hang the caller.
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	if err := runCommand(cmd); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
@@ -116,6 +116,25 @@ func runVersion(ctx context.Context, abs string) (string, error) {
 		return "", fmt.Errorf("%w: %s --version: %w", ErrProbe, abs, err)
 	}
 	return stdout.String(), nil
+}
+
+// RunFunc runs a command to completion, like (*exec.Cmd).Run.
+type RunFunc func(cmd *exec.Cmd) error
+
+var runCommand RunFunc = (*exec.Cmd).Run
+
+// SetCommandRunner sets how probes run runtime binaries, for the whole
+// process. A process in which something else reaps every child must set it:
+// containerd's shim runs a reaper that calls wait4(-1) on each SIGCHLD, so a
+// plain cmd.Run there can lose the child's exit to the reaper and fail with
+// ECHILD ("waitid: no child processes"), refusing a container at random. The
+// shim installs a runner that starts and waits through its reaper. nil
+// restores (*exec.Cmd).Run.
+func SetCommandRunner(run RunFunc) {
+	if run == nil {
+		run = (*exec.Cmd).Run
+	}
+	runCommand = run
 }
 
 type limitedBuffer struct {
