@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -87,6 +88,8 @@ func runRunscWrapper(argv []string, stdin, stdout, stderr *os.File) int {
 	switch sub, subArgs := splitSubcommand(argv[1:]); {
 	case sub == "start":
 		return runStart(args, stdin, stdout, stderr)
+	case sub == "kill":
+		return runKill(args, stdin, stdout, stderr)
 	case sub == "create" && isSubcontainer(flagValue(subArgs, "bundle")):
 		return runCreateSubcontainer(self, cfg, argv[1:], stdin, stdout, stderr)
 	}
@@ -99,31 +102,70 @@ func runRunscWrapper(argv []string, stdin, stdout, stderr *os.File) int {
 // gofer of a pod's app container) inherit runsc's stdio, and a pipe they
 // hold open keeps go-runc's read from ever ending.
 func runStart(args []string, stdin, stdout, stderr *os.File) int {
-	outf, err := memFile("runsc-start-stdout")
+	code, out, errOut, err := runCaptured(args, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
 		return 127
 	}
-	defer outf.Close()
-	errf, err := memFile("runsc-start-stderr")
+	_, _ = stdout.Write(out)
+	_, _ = stderr.Write(errOut)
+	return code
+}
+
+// runscNotRunning are runsc's words for a container or sandbox that has
+// stopped ("sandbox is not running", "cannot signal container "x" in state
+// stopped").
+var runscNotRunning = []string{"is not running", "in state stopped", "not running"}
+
+// runKill runs `runsc kill` and words a kill of a stopped container the
+// way runc does ("container not running"): the runc shim code treats that
+// as "already exited" (NotFound), anything else as a failed kill. Without
+// it, CRI's handling of a gVisor pod sandbox's exit (which kills it again)
+// fails with "sandbox is not running" and StopPodSandbox never succeeds.
+func runKill(args []string, stdin, stdout, stderr *os.File) int {
+	code, out, errOut, err := runCaptured(args, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
 		return 127
+	}
+	_, _ = stdout.Write(out)
+	_, _ = stderr.Write(errOut)
+	if code != 0 {
+		text := strings.ToLower(string(out) + string(errOut))
+		for _, w := range runscNotRunning {
+			if strings.Contains(text, w) {
+				fmt.Fprintln(stderr, "container not running")
+				break
+			}
+		}
+	}
+	return code
+}
+
+// runCaptured runs argv with stdout and stderr on memory files and returns
+// its exit code and output.
+func runCaptured(args []string, stdin *os.File) (code int, out, errOut []byte, err error) {
+	outf, err := memFile("runsc-stdout")
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer outf.Close()
+	errf, err := memFile("runsc-stderr")
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	defer errf.Close()
 
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Args = args
 	cmd.Stdin = stdin
 	cmd.Stdout = outf
 	cmd.Stderr = errf
 	// go-runc kills us with SIGKILL when its context ends; take runsc along.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	runErr := cmd.Run()
-
-	relay(stdout, outf)
-	relay(stderr, errf)
-	return exitCode(runErr, stderr, args[0])
+	var msg bytes.Buffer
+	code = exitCode(runErr, &msg, args[0])
+	return code, readAll(outf), append(readAll(errf), msg.Bytes()...), nil
 }
 
 func memFile(name string) (*os.File, error) {
@@ -134,11 +176,12 @@ func memFile(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-func relay(dst io.Writer, f *os.File) {
+func readAll(f *os.File) []byte {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return
+		return nil
 	}
-	_, _ = io.Copy(dst, f)
+	b, _ := io.ReadAll(f)
+	return b
 }
 
 // runscArgv builds runsc's argv: the configured global flags, with

@@ -364,3 +364,40 @@ func TestRunscWrapperSandboxCreateKeepsPid(t *testing.T) {
 		t.Errorf("pod sandbox pid file %d, want runsc's %d", got, sandbox)
 	}
 }
+
+func TestRunscWrapperKillOfStoppedContainer(t *testing.T) {
+	dir := t.TempDir()
+	runsc := filepath.Join(dir, "runsc")
+	script := `#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+  gone) echo "sandbox is not running" >&2; exit 128;;
+  broken) echo "permission denied" >&2; exit 1;;
+  esac
+done
+exit 0
+`
+	if err := os.WriteFile(runsc, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := wrapperFor(t, runsc)
+	for _, tc := range []struct {
+		id     string
+		code   int
+		notRun bool
+	}{
+		{"live", 0, false},
+		{"gone", 128, true},  // runc's words, so the shim reads "already exited"
+		{"broken", 1, false}, // a real failure stays one
+	} {
+		out, err := exec.Command(link, "--root", "/r", "kill", "--all", tc.id, "9").CombinedOutput()
+		code := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		}
+		if code != tc.code || strings.Contains(string(out), "container not running") != tc.notRun {
+			t.Errorf("%s: exit %d output %q", tc.id, code, out)
+		}
+	}
+}
