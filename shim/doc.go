@@ -38,7 +38,12 @@
 // identity, so nothing is exec'd on a start but the first). gVisor:
 // BinaryName is the runsc wrapper (runsc.go): this binary through a
 // symlink named hardened-runsc, which adds --oci-seccomp and the policy's
-// runsc flags and owns `runsc start`'s stdio. One backend per pod: a CRI
+// runsc flags and bridges what the runc shim code expects of runc and
+// runsc does differently: it owns `runsc start`'s stdio (runsc's gofer
+// would hold go-runc's pipe), gives a pod's app container a waiter process
+// whose exit is the container's (runsc's pid file names the pod's sandbox
+// process), and words a kill of a stopped container as runc does. One
+// backend per pod: a CRI
 // sandbox's report records it and the pod's containers must agree.
 // `delete` (Manager.Stop, after a shim died) reads the binary and root
 // the stock code recorded in the bundle (files "runtime", options.json),
