@@ -3,8 +3,10 @@
 # git-ignored tools directory as hack/install-tools.sh (default .tools/bin):
 #   crictl  - the CRI command line client (integration/cri drives pods with it)
 #   critest - cri-tools' CRI validation suite (a compiled Ginkgo test binary)
+#   busybox-dynamic - Debian's dynamically linked busybox, for the busybox
+#             image integration/cri builds (see below)
 # Reuses what is already there when its version stamp matches, so a second run
-# is instant. Needs only Go and the module proxy.
+# is instant. Needs Go, the module proxy and apt (Debian's archive).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,4 +40,28 @@ if ! have critest "$CRI_TOOLS_VERSION"; then
   stamp critest "$CRI_TOOLS_VERSION"
 fi
 
-log "crictl and critest ready in $bin"
+# critest's MaskedPaths spec masks /bin/ls and expects `sh -c ls` to fail
+# with "Permission denied". Debian's static busybox (busybox-static) is built
+# with a "standalone shell" that runs its applets without exec, so masking
+# /bin/ls changes nothing; Debian's dynamic busybox (package busybox) execs
+# them through PATH like the e2e busybox image does. It conflicts with
+# busybox-static, so it is unpacked here, not installed; integration/cri
+# copies it and the libraries it links into the image.
+bb_version=$(apt-cache policy busybox 2>/dev/null | sed -n 's/^ *Candidate: //p')
+if [ -z "$bb_version" ] || [ "$bb_version" = "(none)" ]; then
+  log "apt-get update (no candidate for Debian package busybox)"
+  apt-get update -qq
+  bb_version=$(apt-cache policy busybox | sed -n 's/^ *Candidate: //p')
+fi
+if ! have busybox-dynamic "$bb_version"; then
+  log "unpacking Debian busybox $bb_version"
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq "busybox=$bb_version" 2>/dev/null) ||
+    { rm -rf "$work"; log "apt-get download busybox=$bb_version failed"; exit 1; }
+  dpkg-deb -x "$work"/busybox_*.deb "$work/x"
+  install -m 0755 "$work/x/bin/busybox" "$bin/busybox-dynamic"
+  rm -rf "$work"
+  stamp busybox-dynamic "$bb_version"
+fi
+
+log "crictl, critest and busybox-dynamic ready in $bin"
