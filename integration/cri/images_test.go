@@ -337,8 +337,8 @@ func writeOCIArchive(out string, images []imageDef) error {
 		md.Platform = &ocispec.Platform{Architecture: "amd64", OS: "linux"}
 		tag := img.Name[strings.LastIndex(img.Name, ":")+1:]
 		md.Annotations = map[string]string{
-			"io.containerd.image.name":  img.Name,
-			ocispec.AnnotationRefName: tag,
+			"io.containerd.image.name": img.Name,
+			ocispec.AnnotationRefName:  tag,
 		}
 		index.Manifests = append(index.Manifests, md)
 	}
