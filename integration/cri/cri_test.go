@@ -80,12 +80,16 @@ func (e *Env) runPod(t *testing.T, name string, o podOpts) (*pod, error) {
 	}
 	p.ID = strings.TrimSpace(out)
 	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// A healthy pod stops in a second or two; 45s bounds a hang.
+		c, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
 		if _, _, err := e.Crictl(c, "stopp", p.ID); err != nil {
 			t.Errorf("stop pod %s: %v", p.Name, err)
+			return
 		}
-		if _, _, err := e.Crictl(c, "rmp", p.ID); err != nil {
+		c2, cancel2 := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel2()
+		if _, _, err := e.Crictl(c2, "rmp", p.ID); err != nil {
 			t.Errorf("remove pod %s: %v", p.Name, err)
 		}
 	})
@@ -106,6 +110,8 @@ type ctrOpts struct {
 	Image       string
 	Command     []string
 	Annotations map[string]string
+	// Linux is the container config's "linux" object (CRI JSON).
+	Linux map[string]any
 }
 
 // start creates and starts a container in the pod; the error is the CRI
@@ -115,13 +121,16 @@ func (p *pod) start(t *testing.T, name string, o ctrOpts) (string, error) {
 	if o.Image == "" {
 		o.Image = imageBusybox
 	}
+	if o.Linux == nil {
+		o.Linux = map[string]any{}
+	}
 	cfg := map[string]any{
 		"metadata":    map[string]any{"name": name, "attempt": 0},
 		"image":       map[string]any{"image": o.Image},
 		"command":     o.Command,
 		"log_path":    name + ".log",
 		"annotations": o.Annotations,
-		"linux":       map[string]any{},
+		"linux":       o.Linux,
 	}
 	path := filepath.Join(filepath.Dir(p.Config), "ctr-"+name+".json")
 	if err := writeJSON(path, cfg); err != nil {
@@ -428,5 +437,36 @@ func TestCRIProfileBelowMinimumRefused(t *testing.T) {
 	}
 	if !strings.Contains(msg, "refused") && !strings.Contains(msg, "minimum") {
 		t.Error("the CRI error does not say the profile was refused for being below the minimum")
+	}
+}
+
+// TestCRILocalhostSeccompKept: hardening never loosens. A pod's own
+// (Localhost) seccomp profile that denies chmod keeps denying it under the
+// hardened runtime, which adds its own filter on top. (critest's Localhost
+// spec cannot show this under hardened: it chmods the read-only rootfs.)
+func TestCRILocalhostSeccompKept(t *testing.T) {
+	e := env(t)
+	profile := filepath.Join(e.Dir, "seccomp-block-chmod.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["chmod", "fchmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	linux := map[string]any{"security_context": map[string]any{
+		"seccomp": map[string]any{"profile_type": 2, "localhost_ref": profile}, // Localhost
+	}}
+	for _, handler := range []string{handlerRunc, handlerHardened} {
+		t.Run(handler, func(t *testing.T) {
+			if handler != handlerRunc {
+				needShim(t, e)
+			}
+			p := e.mustRunPod(t, t.Name(), podOpts{Handler: handler})
+			id := p.mustStart(t, "sleeper", ctrOpts{Command: sleepCmd, Linux: linux})
+			out, err := e.execSync(t, id, "sh", "-c", "touch /tmp/f && chmod 600 /tmp/f")
+			if err == nil || !strings.Contains(out+err.Error(), "Operation not permitted") {
+				t.Errorf("chmod on writable /tmp: want EPERM from the pod's filter, got %v %q", err, out)
+			}
+			st := e.mustExec(t, id, "cat", "/proc/self/status")
+			t.Logf("Seccomp %s Seccomp_filters %s", statusField(st, "Seccomp"), statusField(st, "Seccomp_filters"))
+		})
 	}
 }

@@ -670,7 +670,7 @@ func (e *Env) teardown() (problems []string) {
 		// failing test already says what went wrong.
 		if out, _, _ := e.Crictl(step(30*time.Second), "pods", "-q"); strings.TrimSpace(out) != "" {
 			for _, id := range strings.Fields(out) {
-				if _, _, err := e.Crictl(step(time.Minute), "rmp", "-f", id); err != nil {
+				if _, _, err := e.Crictl(step(45*time.Second), "rmp", "-f", id); err != nil {
 					problems = append(problems, err.Error())
 				}
 			}
