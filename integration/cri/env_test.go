@@ -11,7 +11,8 @@
 //     so that no pod traffic touches the host's network;
 //   - a private mount namespace in which a directory of the temp tree is
 //     bound on /run (runc/runsc state, shim sockets, pod netns files) and
-//     another on /var/lib/cni (the CNI result cache); crictl and critest
+//     another on /var/lib/cni (the CNI result cache; the empty mount point
+//     is created on the host if missing, and left); crictl and critest
 //     join it too (critest's mount propagation specs mount and look there);
 //   - containerd v2.4.2 from .tools/bin with root, state, sockets, config
 //     and log under one short temp dir /tmp/hdc-XXXX;
@@ -108,7 +109,6 @@ type Env struct {
 	exited     chan struct{}
 	mntNS      string // containerd's mount namespace ("mnt:[N]")
 	events     *exec.Cmd
-	madeCNIDir bool
 
 	mu  sync.Mutex
 	ids map[string]bool // every container/sandbox id containerd created
@@ -516,13 +516,13 @@ func (e *Env) start(ctx context.Context) error {
 	if _, err := run(ctx, "", nil, "ip", "-n", e.NetNS, "link", "set", "lo", "up"); err != nil {
 		return err
 	}
-	// libcni caches results in /var/lib/cni: bind a temp dir there (the
-	// mount point is made on the host if missing, and removed afterwards).
-	if _, err := os.Stat("/var/lib/cni"); errors.Is(err, os.ErrNotExist) {
-		if err := os.Mkdir("/var/lib/cni", 0o755); err != nil {
-			return err
-		}
-		e.madeCNIDir = true
+	// libcni caches results in /var/lib/cni: bind a temp dir there. The
+	// mount point is made on the host if missing and left in place: removing
+	// it would detach the bind mount of a concurrent run (rmdir of a mount
+	// point in another mount namespace succeeds and unmounts it there),
+	// whose CNI results would then land on the host.
+	if err := os.MkdirAll("/var/lib/cni", 0o700); err != nil {
+		return err
 	}
 	logf, err := os.Create(e.Log)
 	if err != nil {
@@ -712,9 +712,6 @@ func (e *Env) teardown() (problems []string) {
 		problems = append(problems, "cgroups left (removed): "+strings.Join(left, " "))
 	}
 	e.removeCritestShm()
-	if e.madeCNIDir {
-		_ = os.Remove("/var/lib/cni")
-	}
 	if v := os.Getenv(envKeep); v == "1" || v == "true" {
 		fmt.Fprintf(os.Stderr, "cri: %s=1: keeping %s\n", envKeep, e.Dir)
 	} else if err := os.RemoveAll(e.Dir); err != nil {
