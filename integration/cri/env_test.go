@@ -105,10 +105,10 @@ type Env struct {
 	Shim    string
 	ShimErr error
 
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	mntNS      string // containerd's mount namespace ("mnt:[N]")
-	events     *exec.Cmd
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mntNS  string // containerd's mount namespace ("mnt:[N]")
+	events *exec.Cmd
 
 	mu  sync.Mutex
 	ids map[string]bool // every container/sandbox id containerd created
