@@ -324,8 +324,18 @@ func TestCRIGVisorPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	sandbox := map[string]string{}
+	pids := map[int]bool{}
 	for _, c := range out {
 		sandbox[c.ID] = c.sandbox()
+		if c.sandbox() == p.ID {
+			pids[c.Pid] = true
+			t.Logf("runsc: container %s status %s pid %d sandbox %s", c.ID[:12], c.Status, c.Pid, c.sandbox()[:12])
+		}
+	}
+	// One gVisor sandbox process (Sentry) for the pause container and both
+	// app containers.
+	if len(pids) != 1 {
+		t.Errorf("the pod's containers run in %d gVisor sandbox processes, want 1: %v", len(pids), pids)
 	}
 	if sandbox[server] == "" || sandbox[server] != sandbox[client] || sandbox[client] != p.ID {
 		t.Errorf("runsc sandboxes: server %q client %q, want both %q", sandbox[server], sandbox[client], p.ID)

@@ -65,6 +65,7 @@ func (e *Env) runCritest(t *testing.T, handler string) *critestRun {
 	runErr := cmd.Run()
 	run := &critestRun{Handler: handler, Duration: time.Since(start), Log: logPath}
 	e.noteCritestShm(shmBefore)
+	e.removeCritestShm() // now, not at teardown: a shorter window for a concurrent run
 	specs, suite, err := parseJUnit(report)
 	if err != nil {
 		t.Fatalf("critest (%v) wrote no report: %v\n--- %s (tail) ---\n%s", runErr, err, logPath, tail(logPath, 60))
