@@ -217,6 +217,15 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 			rep.NotEnforced = hrep.NotEnforced
 		}
 	}
+	// The AppArmor profile the spec names must be in the kernel before runc
+	// sees the spec (runc would fail after cgroups and mounts exist).
+	if hardened != nil && !audit && st.cfg.Host.AppArmor && use == policy.RuntimeRunc {
+		if name := hardened.Process.ApparmorProfile; name != "" && name != "unconfined" {
+			if err := s.apparmor.ensure(name); err != nil {
+				return nil, refusedf("container %s: %v", r.ID, err)
+			}
+		}
+	}
 	if use == policy.RuntimeGVisor {
 		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
 	}

@@ -29,6 +29,8 @@ type Service struct {
 	gate     gateFunc
 	runDir   string
 	appArmor func() bool
+	// apparmor loads the profiles hardened specs name (AppArmor hosts only).
+	apparmor *appArmorLoader
 
 	mu         sync.Mutex
 	containers map[string]*ctrState
@@ -64,6 +66,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		policies:         defaultPolicies,
 		runDir:           cfg.RunDir,
 		appArmor:         hostAppArmor,
+		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
 	}
 	if s.runDir == "" {

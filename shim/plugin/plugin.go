@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
 
+	"github.com/hardened-dev/hardened/internal/hostprobe"
 	hshim "github.com/hardened-dev/hardened/shim"
 )
 
@@ -31,6 +32,9 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			// The shim's reaper collects every child: the probes the
+			// shim runs must wait through it.
+			hostprobe.SetCommandRunner(hshim.RunThroughReaper)
 			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
 			if err != nil {
 				return nil, err
