@@ -480,3 +480,74 @@ func TestCRILocalhostSeccompKept(t *testing.T) {
 		})
 	}
 }
+
+// TestCRIDropInInstalled: what install.sh installed (deploy/node/) is what
+// containerd's CRI plugin runs with: both hardened runtimes, with the
+// shim's runtime type and path, the annotation allowlists and the policy
+// paths; the drop-in merged into the main config without replacing it (the
+// main config's CNI and runc settings are still there).
+func TestCRIDropInInstalled(t *testing.T) {
+	e := env(t)
+	needShim(t, e)
+	out, _, err := e.Crictl(ctx(t, time.Minute), "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Config struct {
+			Containerd struct {
+				Runtimes map[string]struct {
+					Type                 string         `json:"runtimeType"`
+					Path                 string         `json:"runtimePath"`
+					PodAnnotations       []string       `json:"PodAnnotations"`
+					ContainerAnnotations []string       `json:"ContainerAnnotations"`
+					Options              map[string]any `json:"options"`
+				} `json:"runtimes"`
+			} `json:"containerd"`
+			CNI struct {
+				ConfDir string `json:"confDir"`
+			} `json:"cni"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("crictl info: %v\n%s", err, out)
+	}
+	rts := info.Config.Containerd.Runtimes
+	for name, policy := range map[string]string{handlerHardened: "policy.toml", handlerGVisor: "policy-gvisor.toml"} {
+		r, ok := rts[name]
+		if !ok {
+			t.Errorf("CRI has no runtime %q (have %v)", name, keysOf(rts))
+			continue
+		}
+		wantPolicy := filepath.Join(e.Dir, "etc/hardened", policy)
+		if r.Type != "io.containerd.hardened.v2" || r.Path != filepath.Join(e.Dir, "opt/hardened/bin", shimName) ||
+			!slicesContain(r.PodAnnotations, "hardened.dev/*") || !slicesContain(r.ContainerAnnotations, "hardened.dev/*") ||
+			r.Options["ConfigPath"] != wantPolicy {
+			t.Errorf("runtime %s: %+v", name, r)
+		}
+		t.Logf("CRI runtime %s: type %s path %s options %v", name, r.Type, r.Path, r.Options)
+	}
+	if _, ok := rts[handlerRunc]; !ok {
+		t.Error("the main config's runc runtime is gone")
+	}
+	if info.Config.CNI.ConfDir != filepath.Join(e.Dir, "net.d") {
+		t.Errorf("the main config's CNI conf_dir is gone: %q", info.Config.CNI.ConfDir)
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func slicesContain(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
