@@ -100,7 +100,8 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 		}
 	}
 	if src == nil {
-		src = &policySource{}
+		node := nodePolicySource()
+		src = &node
 	}
 	np, err := s.policies.get(*src)
 	if err != nil {

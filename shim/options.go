@@ -1,7 +1,10 @@
 package shim
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types/runc/options"
@@ -47,6 +50,29 @@ func (p policySource) String() string {
 	default:
 		return "built-in default"
 	}
+}
+
+// DefaultPolicyPath is the node policy used when containerd sends none
+// (no --runtime-config-path, no options table for the CRI runtime);
+// $HARDENED_POLICY overrides it. A CRI runtime that has an options table
+// makes containerd's client fail to read them for pods with user
+// namespaces (it expects runc options), so operators of such nodes leave
+// the table out and install the policy here.
+const DefaultPolicyPath = "/etc/hardened/policy.toml"
+
+// nodePolicySource is where the policy comes from when the request names
+// none: the node's policy file if it exists, else the built-in default. A
+// file that exists but cannot be read or parsed refuses containers (the
+// policy cache reports it), never falls back to the default.
+func nodePolicySource() policySource {
+	path := os.Getenv("HARDENED_POLICY")
+	if path == "" {
+		path = DefaultPolicyPath
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return policySource{}
+	}
+	return policySource{Path: path}
 }
 
 // callerOptions is what a caller's options message says.
