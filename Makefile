@@ -26,9 +26,18 @@ tools: ## install/build the pinned containerd, ctr, runc, runsc, crictl, critest
 build: ## build containerd-shim-hardened-v2 and hardenctl into ./bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+# Static binaries for nodes: libseccomp linked in, no dependency on the
+# node's libc (the installer image uses this).
+STATIC_FLAGS := -tags "netgo osusergo" -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
+
+.PHONY: build-static
+build-static: ## build static binaries (libseccomp linked in) into ./bin, for nodes
+	CGO_ENABLED=1 $(GO) build -trimpath $(STATIC_FLAGS) -o $(BIN)/ ./cmd/...
+
 .PHONY: unit
-unit: ## unit tests, fuzz seeds, golden files (no root needed)
+unit: ## unit tests, fuzz seeds, golden files (no root needed); deploy manifests
 	$(GO) test -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 .PHONY: integration
 integration: tools build ## tests against a private containerd + runc + runsc (root)
@@ -59,6 +68,7 @@ lint: ## gofmt, go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
+	cd deploy && $(GO) vet ./...
 
 .PHONY: clean
 clean: ## remove ./bin (keeps .tools)
