@@ -32,8 +32,11 @@ const (
 	namespace     = "hardened-system"
 	// The shim's runtime type and the paths install.sh installs to by
 	// default; the drop-in must name exactly these.
-	runtimeType   = "io.containerd.hardened.v2"
-	shimPath      = "/opt/hardened/bin/containerd-shim-hardened-v2"
+	runtimeType = "io.containerd.hardened.v2"
+	shimPath    = "/opt/hardened/bin/containerd-shim-hardened-v2"
+	// defaultPolicy is the shim's shim.DefaultPolicyPath: what the
+	// `hardened` runtime (no options table) reads.
+	defaultPolicy = "/etc/hardened/policy.toml"
 	annotationKey = "hardened.dev/*"
 	enabledLabel  = "hardened.dev/enabled"
 )
@@ -314,6 +317,11 @@ type dropInConfig struct {
 				Runtimes map[string]criRuntime `toml:"runtimes"`
 			} `toml:"containerd"`
 		} `toml:"io.containerd.cri.v1.runtime"`
+		// Only in a drop-in install.sh wrote for an ETC_DIR other than
+		// /etc/hardened (containerd v2.4.2 core/runtime/v2 ShimConfig).
+		ShimManager *struct {
+			Env []string `toml:"env"`
+		} `toml:"io.containerd.shim.v1.manager"`
 	} `toml:"plugins"`
 }
 
@@ -327,8 +335,9 @@ type criRuntime struct {
 	Snapshotter                  string   `toml:"snapshotter"`
 	Sandboxer                    string   `toml:"sandboxer"`
 	// runtimeoptions.v1.Options: containerd decodes this table into it
-	// (field names, matched case-insensitively) for a non-runc type.
-	Options struct {
+	// (field names, matched case-insensitively) for a non-runc type. nil:
+	// no table at all (an empty table still sends runtimeoptions).
+	Options *struct {
 		TypeURL    string `toml:"TypeUrl"`
 		ConfigPath string `toml:"ConfigPath"`
 		ConfigBody string `toml:"ConfigBody"`
@@ -359,9 +368,18 @@ func TestContainerdDropIn(t *testing.T) {
 	if c.Version != 3 {
 		t.Errorf("drop-in version = %d, want 3 (containerd 2.x; 2.4 migrates it to 4)", c.Version)
 	}
+	// The policy each runtime names in its options table; "" is no table
+	// at all. `hardened` must have none: with one, CRI sends
+	// runtimeoptions.v1.Options, and containerd's client cannot set the I/O
+	// owner of a user-namespaced task (it needs runc options), so pods with
+	// hostUsers: false would not start. Its shim reads the policy from
+	// /etc/hardened/policy.toml instead.
 	policies := map[string]string{
-		"hardened":        "/etc/hardened/policy.toml",
+		"hardened":        "",
 		"hardened-gvisor": "/etc/hardened/policy-gvisor.toml",
+	}
+	if c.Plugins.ShimManager != nil {
+		t.Errorf("the shipped drop-in sets shim environment %v: it would replace the node's own (install.sh adds it only for another ETC_DIR)", c.Plugins.ShimManager.Env)
 	}
 	if len(c.Plugins.CRI.Containerd.Runtimes) != len(policies) {
 		t.Errorf("drop-in has runtimes %v, want %v", keys(c.Plugins.CRI.Containerd.Runtimes), keys(policies))
@@ -382,8 +400,11 @@ func TestContainerdDropIn(t *testing.T) {
 			t.Errorf("runtime %s: pod_annotations %q / container_annotations %q must list %q, or the shim never sees them",
 				name, r.PodAnnotations, r.ContainerAnnotations, annotationKey)
 		}
-		if r.Options.ConfigPath != policy {
-			t.Errorf("runtime %s: options.ConfigPath = %q, want %q", name, r.Options.ConfigPath, policy)
+		switch {
+		case policy == "" && r.Options != nil:
+			t.Errorf("runtime %s has an options table (%+v): user-namespaced pods could not start on it; the shim reads %s", name, *r.Options, defaultPolicy)
+		case policy != "" && (r.Options == nil || r.Options.ConfigPath != policy):
+			t.Errorf("runtime %s: options.ConfigPath = %v, want %q", name, r.Options, policy)
 		}
 		if r.PrivilegedWithoutHostDevices || r.BaseRuntimeSpec != "" {
 			t.Errorf("runtime %s: unexpected privileged_without_host_devices/base_runtime_spec", name)
@@ -470,4 +491,120 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// runInstall runs install.sh install with the host's / at root (no
+// containerd restart), the ConfigMap's files from node/ and a stand-in
+// shim binary.
+func runInstall(t *testing.T, root string, env ...string) (string, error) {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	src := filepath.Join(t.TempDir(), "bin")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "containerd-shim-hardened-v2"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nodeDir, err := filepath.Abs("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sh, "installer/install.sh", "install")
+	cmd.Env = append(os.Environ(), "HOST_ROOT="+root, "SRC_BIN_DIR="+src, "CONFIG_DIR="+nodeDir, "RESTART_CONTAINERD=false")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestInstallScript runs the installer into a temporary host root: with
+// the default paths the drop-in is node/'s as it is and the `hardened`
+// runtime's policy lands where the shim looks by default; with another
+// ETC_DIR the drop-in also points the shims at the moved policy
+// (HARDENED_POLICY), unless containerd's config already has a shim
+// environment, which the installer would replace: then it stops.
+func TestInstallScript(t *testing.T) {
+	shipped, err := os.ReadFile("node/containerd-hardened.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("default paths", func(t *testing.T) {
+		root := t.TempDir()
+		if out, err := runInstall(t, root); err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(root, defaultPolicy)); err != nil {
+			t.Errorf("the hardened runtime's policy is not at the shim's default path: %v", err)
+		}
+		got, err := os.ReadFile(filepath.Join(root, "etc/containerd/conf.d/hardened.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, shipped) {
+			t.Errorf("installed drop-in differs from node/containerd-hardened.toml:\n%s", got)
+		}
+	})
+	t.Run("moved ETC_DIR", func(t *testing.T) {
+		root := t.TempDir()
+		if out, err := runInstall(t, root, "ETC_DIR=/var/lib/hardened/etc"); err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		for _, p := range []string{"policy.toml", "policy-gvisor.toml"} {
+			if _, err := os.Stat(filepath.Join(root, "var/lib/hardened/etc", p)); err != nil {
+				t.Error(err)
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(root, "etc/containerd/conf.d/hardened.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dropIn(t, data)
+		if c.Plugins.ShimManager == nil || !slices.Equal(c.Plugins.ShimManager.Env, []string{"HARDENED_POLICY=/var/lib/hardened/etc/policy.toml"}) {
+			t.Errorf("shim environment %+v, want HARDENED_POLICY=/var/lib/hardened/etc/policy.toml\n%s", c.Plugins.ShimManager, data)
+		}
+		rts := c.Plugins.CRI.Containerd.Runtimes
+		if rts["hardened"].Options != nil {
+			t.Errorf("runtime hardened has an options table: %+v", *rts["hardened"].Options)
+		}
+		if o := rts["hardened-gvisor"].Options; o == nil || o.ConfigPath != "/var/lib/hardened/etc/policy-gvisor.toml" {
+			t.Errorf("runtime hardened-gvisor options %+v, want ConfigPath in the moved ETC_DIR", o)
+		}
+	})
+	t.Run("moved ETC_DIR, node has a shim environment", func(t *testing.T) {
+		root := t.TempDir()
+		conf := filepath.Join(root, "etc/containerd/config.toml")
+		if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		main := "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n[plugins.\"io.containerd.shim.v1.manager\"]\n  env = [\"OPERATOR=1\"]\n"
+		if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runInstall(t, root, "ETC_DIR=/var/lib/hardened/etc")
+		if err == nil || !strings.Contains(out, "HARDENED_POLICY=/var/lib/hardened/etc/policy.toml") {
+			t.Fatalf("install.sh did not stop with the variable to add: %v\n%s", err, out)
+		}
+		t.Logf("install.sh: %s", strings.TrimSpace(out))
+		if _, err := os.Stat(filepath.Join(root, "var/lib/hardened/etc/policy.toml")); err == nil {
+			t.Error("install.sh stopped but installed the policies first")
+		}
+		// Once the operator has added it, the installer leaves the table alone.
+		main = strings.Replace(main, `["OPERATOR=1"]`, `["OPERATOR=1", "HARDENED_POLICY=/var/lib/hardened/etc/policy.toml"]`, 1)
+		if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runInstall(t, root, "ETC_DIR=/var/lib/hardened/etc"); err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		data, err := os.ReadFile(filepath.Join(root, "etc/containerd/conf.d/hardened.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := dropIn(t, data); c.Plugins.ShimManager != nil {
+			t.Errorf("the drop-in sets a shim environment the main config already has: %v", c.Plugins.ShimManager.Env)
+		}
+	})
 }

@@ -28,7 +28,11 @@
 #                            into PID 1; needs hostPID) when the drop-in
 #                            changed [true]
 # A BIN_DIR or ETC_DIR other than the default is written into the installed
-# drop-in and policies (for nodes where /opt is read-only).
+# drop-in and policies (for nodes where /opt is read-only). The `hardened`
+# runtime has no options table (so that user-namespaced pods can start): its
+# shim reads /etc/hardened/policy.toml, or $HARDENED_POLICY. With another
+# ETC_DIR the drop-in also sets HARDENED_POLICY=$ETC_DIR/policy.toml for
+# containerd's shims ([plugins."io.containerd.shim.v1.manager"] env).
 set -eu
 
 HOST_ROOT=${HOST_ROOT-/host}
@@ -97,6 +101,27 @@ check_imports() {
 	CHANGED=true
 }
 
+# shim_env: print the drop-in table that points the `hardened` runtime's
+# shim at $ETC_DIR/policy.toml (only for an ETC_DIR other than the default).
+# containerd takes that env list from one file only (a later file replaces
+# it, checked with `containerd config dump`): when the main config or
+# another drop-in has the table, print nothing if it already sets the
+# variable, else stop with what to add.
+shim_env() {
+	want="HARDENED_POLICY=$ETC_DIR/policy.toml"
+	for f in "$HOST_ROOT$CONTAINERD_CONFIG" "$HOST_ROOT$DROPIN_DIR"/*.toml; do
+		[ -f "$f" ] && [ "$f" != "$HOST_ROOT$DROPIN_DIR/$DROPIN" ] || continue
+		if grep -v '^[[:space:]]*#' "$f" | grep -Fq 'io.containerd.shim.v1.manager'; then
+			if grep -v '^[[:space:]]*#' "$f" | grep -Fq -e "\"$want\"" -e "'$want'"; then
+				return 0
+			fi
+			die "${f#"$HOST_ROOT"} configures plugin io.containerd.shim.v1.manager: add \"$want\" to its env list (ETC_DIR is not $DEFAULT_ETC_DIR, and the hardened runtime finds its policy through that variable)"
+		fi
+	done
+	printf '\n# Added by install.sh: ETC_DIR is %s, not %s. The shims of the\n# `hardened` runtime (no options table) read the node policy from here.\n[plugins."io.containerd.shim.v1.manager"]\n  env = ["%s"]\n' \
+		"$ETC_DIR" "$DEFAULT_ETC_DIR" "$want"
+}
+
 restart_containerd() {
 	if [ "$RESTART_CONTAINERD" != true ]; then
 		log "containerd's config changed: restart containerd to load it (RESTART_CONTAINERD=$RESTART_CONTAINERD)"
@@ -114,6 +139,15 @@ do_install() {
 	CHANGED=false
 	check_imports
 
+	# The drop-in first: shim_env may stop the install before anything is
+	# written.
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+	relocate "$CONFIG_DIR/containerd-hardened.toml" >"$work/$DROPIN"
+	if [ "$ETC_DIR" != "$DEFAULT_ETC_DIR" ]; then
+		shim_env >>"$work/$DROPIN"
+	fi
+
 	mkdir -p "$HOST_ROOT$BIN_DIR" "$HOST_ROOT$ETC_DIR/profiles" "$HOST_ROOT$DROPIN_DIR"
 	install_file "$SRC_BIN_DIR/$SHIM" "$HOST_ROOT$BIN_DIR/$SHIM" 0755
 	if [ -f "$SRC_BIN_DIR/runsc" ]; then
@@ -122,20 +156,17 @@ do_install() {
 		log "no runsc in $SRC_BIN_DIR: gVisor pods will fail until $BIN_DIR/runsc exists"
 	fi
 
-	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
 	for p in policy.toml policy-gvisor.toml; do
 		relocate "$CONFIG_DIR/$p" >"$work/$p"
 		install_file "$work/$p" "$HOST_ROOT$ETC_DIR/$p" 0644
 	done
 
-	relocate "$CONFIG_DIR/containerd-hardened.toml" >"$work/$DROPIN"
 	dst="$HOST_ROOT$DROPIN_DIR/$DROPIN"
 	if ! cmp -s "$work/$DROPIN" "$dst"; then
 		install_file "$work/$DROPIN" "$dst" 0644
 		CHANGED=true
 	fi
-	log "installed $BIN_DIR/$SHIM, $ETC_DIR/policy.toml, $ETC_DIR/policy-gvisor.toml, $DROPIN_DIR/$DROPIN"
+	log "installed $BIN_DIR/$SHIM, $ETC_DIR/policy.toml (runtime hardened), $ETC_DIR/policy-gvisor.toml (runtime hardened-gvisor), $DROPIN_DIR/$DROPIN"
 	if [ "$CHANGED" = true ]; then
 		restart_containerd
 	else
