@@ -29,6 +29,8 @@ type podOpts struct {
 	Handler     string
 	Labels      map[string]string
 	Annotations map[string]string
+	// SecurityContext is the pod's linux.security_context (CRI JSON).
+	SecurityContext map[string]any
 }
 
 func ctx(t *testing.T, d time.Duration) context.Context {
@@ -64,7 +66,7 @@ func (e *Env) runPod(t *testing.T, name string, o podOpts) (*pod, error) {
 		"log_directory": filepath.Join(dir, "logs"),
 		"labels":        o.Labels,
 		"annotations":   o.Annotations,
-		"linux":         map[string]any{"cgroup_parent": e.CgroupParent},
+		"linux":         map[string]any{"cgroup_parent": e.CgroupParent, "security_context": o.SecurityContext},
 	}
 	p := &pod{e: e, Name: name, Config: filepath.Join(dir, "pod.json"), Handler: o.Handler}
 	if err := writeJSON(p.Config, cfg); err != nil {
@@ -304,6 +306,11 @@ func TestCRIRestrictedPod(t *testing.T) {
 	if e.inGVisor(t, id) {
 		t.Error("a pod without the untrusted label runs in gVisor; want runc")
 	}
+	// The runtime has no options table: the shim read the node policy file
+	// (HARDENED_POLICY), not its built-in default.
+	if r := e.report(t, id); r.Policy != e.nodePolicy() {
+		t.Errorf("hardening report: policy %q, want %s", r.Policy, e.nodePolicy())
+	}
 }
 
 // TestCRIGVisorPod: the hardened-gvisor RuntimeClass puts both containers
@@ -483,9 +490,12 @@ func TestCRILocalhostSeccompKept(t *testing.T) {
 
 // TestCRIDropInInstalled: what install.sh installed (deploy/node/) is what
 // containerd's CRI plugin runs with: both hardened runtimes, with the
-// shim's runtime type and path, the annotation allowlists and the policy
-// paths; the drop-in merged into the main config without replacing it (the
-// main config's CNI and runc settings are still there).
+// shim's runtime type and path, the annotation allowlists; `hardened` with
+// no options table (its shims get HARDENED_POLICY from the shim
+// environment install.sh adds for the moved ETC_DIR), `hardened-gvisor`
+// with its policy's ConfigPath; the drop-in merged into the main config
+// without replacing it (the main config's CNI and runc settings are still
+// there).
 func TestCRIDropInInstalled(t *testing.T) {
 	e := env(t)
 	needShim(t, e)
@@ -513,16 +523,20 @@ func TestCRIDropInInstalled(t *testing.T) {
 		t.Fatalf("crictl info: %v\n%s", err, out)
 	}
 	rts := info.Config.Containerd.Runtimes
-	for name, policy := range map[string]string{handlerHardened: "policy.toml", handlerGVisor: "policy-gvisor.toml"} {
+	// "": no options table (CRI sends none, the shim reads the node policy).
+	for name, policy := range map[string]string{handlerHardened: "", handlerGVisor: "policy-gvisor.toml"} {
 		r, ok := rts[name]
 		if !ok {
 			t.Errorf("CRI has no runtime %q (have %v)", name, keysOf(rts))
 			continue
 		}
-		wantPolicy := filepath.Join(e.Dir, "etc/hardened", policy)
+		optionsOK := len(r.Options) == 0
+		if policy != "" {
+			optionsOK = r.Options["ConfigPath"] == filepath.Join(e.Dir, "etc/hardened", policy)
+		}
 		if r.Type != "io.containerd.hardened.v2" || r.Path != filepath.Join(e.Dir, "opt/hardened/bin", shimName) ||
 			!slicesContain(r.PodAnnotations, "hardened.dev/*") || !slicesContain(r.ContainerAnnotations, "hardened.dev/*") ||
-			r.Options["ConfigPath"] != wantPolicy {
+			!optionsOK {
 			t.Errorf("runtime %s: %+v", name, r)
 		}
 		t.Logf("CRI runtime %s: type %s path %s options %v", name, r.Type, r.Path, r.Options)
@@ -532,6 +546,15 @@ func TestCRIDropInInstalled(t *testing.T) {
 	}
 	if info.Config.CNI.ConfDir != filepath.Join(e.Dir, "net.d") {
 		t.Errorf("the main config's CNI conf_dir is gone: %q", info.Config.CNI.ConfDir)
+	}
+	// The shim environment (not in CRI's info: containerd's merged config).
+	dump, err := run(ctx(t, time.Minute), e.Dir, nil, filepath.Join(e.Tools, "containerd"), "--config", e.Config, "config", "dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "HARDENED_POLICY=" + e.nodePolicy()
+	if !strings.Contains(dump, want) {
+		t.Errorf("containerd's merged config does not give the shims %s:\n%s", want, dump)
 	}
 }
 

@@ -19,7 +19,12 @@
 //   - runtimes: `runc` (the stock runc shim), and, installed by
 //     deploy/installer/install.sh from deploy/node/ exactly as the
 //     DaemonSet does it, `hardened` and `hardened-gvisor`; plus
-//     `hardened-min`, a test policy whose minimum profile is "restricted";
+//     `hardened-min`, a test policy whose minimum profile is "restricted".
+//     The installer's paths are in the temp tree (ETC_DIR moved), so the
+//     drop-in it writes also sets HARDENED_POLICY=<temp>/etc/hardened/policy.toml
+//     for containerd's shims: the `hardened` runtime (no options table, as
+//     on a node) reads that file, never the host's /etc/hardened;
+//     `hardened-gvisor` and `hardened-min` name theirs with ConfigPath;
 //   - images built locally (images_test.go) and imported into k8s.io.
 //
 // Teardown removes every pod, stops containerd, kills anything left in its
