@@ -136,7 +136,7 @@ type Report struct {
 //	Validate(s *specs.Spec, cfg Config) error
 //	    checks a spec the way the engine's output must satisfy (and the
 //	    way runc will read it).
-//	HardenUpdate(r *specs.LinuxResources, cfg Config) (*specs.LinuxResources, *Report, error)
+//	HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.LinuxResources, *Report, error)
 //	    hardens the resources of a task update (runc update), so that an
 //	    update cannot lift the pids limit.
 //

@@ -381,7 +381,7 @@ func FuzzHardenUpdate(f *testing.F) {
 		}
 		cfg := configFrom(t, sel)
 		before, _ := json.Marshal(&r)
-		out, _, err := HardenUpdate(&r, cfg)
+		out, _, err := HardenUpdate(&r, Running{}, cfg)
 		if after, _ := json.Marshal(&r); string(after) != string(before) {
 			t.Fatal("input mutated")
 		}
@@ -397,7 +397,7 @@ func FuzzHardenUpdate(f *testing.F) {
 		if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 && *out.Pids.Limit > *r.Pids.Limit {
 			t.Fatal("pids limit raised")
 		}
-		again, rep, err := HardenUpdate(out, cfg)
+		again, rep, err := HardenUpdate(out, Running{}, cfg)
 		if err != nil || len(rep.Changes) != 0 || mustJSON(t, again) != mustJSON(t, out) {
 			t.Fatalf("not idempotent: %v %+v", err, rep)
 		}

@@ -1,21 +1,42 @@
 package hardening
 
 import (
-	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// HardenUpdate returns a hardened copy of r, the resources of a task
-// update (containerd's Update, which runc applies with `runc update -r`);
-// r is never mutated. An update is another way to lift what Harden set:
-// runc update writes pids.limit whatever it is (<= 0 meaning unlimited)
-// and every unified entry. A pids limit above the profile's, or
-// unlimited, is lowered to it; a unified pids.max beyond it is removed;
-// an update that grants every device is refused under DenyPrivileged
-// (runc update skips devices today, but nothing says it always will).
-// A missing pids limit stays missing: runc then leaves the current one.
-func HardenUpdate(r *specs.LinuxResources, cfg Config) (*specs.LinuxResources, *Report, error) {
+// Running is what an update is judged against: the container as it runs.
+type Running struct {
+	// PidsLimit is the container's current pids limit (nil or <= 0: none).
+	PidsLimit *int64
+	// RequestedPidsLimit is the limit the container's unhardened spec asked
+	// for. CRI's UpdateContainerResources re-sends the pids limit of
+	// containerd's stored (unhardened) spec with every resize; such a
+	// request is kept at the current limit rather than failing the resize.
+	RequestedPidsLimit *int64
+}
+
+// unifiedUpdatePrefixes are the cgroup v2 files an update may write through
+// resources.unified. runc writes unified entries as they are, as root, into
+// the container's cgroup: cgroup.procs or cgroup.subtree_control there would
+// move processes or enable controllers, and pids.max would bypass the pids
+// check below.
+var unifiedUpdatePrefixes = []string{"cpu.", "cpuset.", "memory.", "io.", "hugetlb."}
+
+// HardenUpdate returns a hardened copy of r, the resources of a task update
+// (containerd's Update, which runc applies with `runc update -r`); r is
+// never mutated. An update is another way to lift what Harden set, so:
+//   - the pids limit may go down, never up or away: the ceiling is the
+//     container's current limit, else the profile's; a request above it
+//     or unlimited (<= 0) is refused, except the CRI re-send of the
+//     spec's original limit (see Running), which is kept at the ceiling;
+//     a missing pids limit stays missing (runc keeps the current one);
+//   - unified entries outside cpu/cpuset/memory/io/hugetlb are refused;
+//   - a device grant the profile refuses at create is refused here too.
+func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.LinuxResources, *Report, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, nil, err
 	}
@@ -23,16 +44,55 @@ func HardenUpdate(r *specs.LinuxResources, cfg Config) (*specs.LinuxResources, *
 		return nil, nil, refuse(RuleSpec, "resources", "malformed update: no resources")
 	}
 	prof := cfg.Profile
-	out := deepCopy(r)
-	rep := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
-	if err := checkDevices(out.Devices, prof, "resources.devices"); err != nil {
+	if err := checkDevices(r.Devices, prof, "resources.devices"); err != nil {
 		return nil, nil, err
 	}
-	if prof.Pids.Limit > 0 {
-		hardenPids(out, prof.Pids.Limit, false, "resources.", rep)
-		if err := checkPidsResources(out, prof, "resources."); err != nil {
-			return nil, nil, fmt.Errorf("failed to validate hardened update: %w", err)
+	keys := make([]string, 0, len(r.Unified))
+	for k := range r.Unified {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic refusals
+	for _, k := range keys {
+		if strings.HasPrefix(k, "pids.") {
+			return nil, nil, refuse(RulePids, "resources.unified."+k, "the pids limit can only be changed through resources.pids")
+		}
+		if !hasAnyPrefix(k, unifiedUpdatePrefixes) {
+			return nil, nil, refuse(RuleSpec, "resources.unified."+k, "not a resource an update may set (allowed: %s)", strings.Join(unifiedUpdatePrefixes, "*, ")+"*")
 		}
 	}
-	return out, rep, nil
+
+	out := deepCopy(r)
+	rep := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
+	if out.Pids == nil || out.Pids.Limit == nil {
+		return out, rep, nil
+	}
+	var ceiling int64
+	if cur.PidsLimit != nil && *cur.PidsLimit > 0 {
+		ceiling = *cur.PidsLimit
+	}
+	if l := prof.Pids.Limit; l > 0 && (ceiling == 0 || l < ceiling) {
+		ceiling = l
+	}
+	req := *out.Pids.Limit
+	switch {
+	case ceiling == 0, req > 0 && req <= ceiling:
+		return out, rep, nil
+	case cur.RequestedPidsLimit != nil && req == *cur.RequestedPidsLimit:
+		out.Pids.Limit = &ceiling
+		rep.change(RulePids, "resources.pids.limit", strconv.FormatInt(req, 10), strconv.FormatInt(ceiling, 10)+" (the container's limit; the request re-sends the unhardened spec's)")
+		return out, rep, nil
+	case req <= 0:
+		return nil, nil, refuse(RulePids, "resources.pids.limit", "%d removes the container's limit of %d (profile %s)", req, ceiling, prof.Name)
+	default:
+		return nil, nil, refuse(RulePids, "resources.pids.limit", "%d is above the container's limit of %d (profile %s)", req, ceiling, prof.Name)
+	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,34 +9,41 @@ import (
 func TestHardenUpdate(t *testing.T) {
 	i64 := func(v int64) *int64 { return &v }
 	mem := int64(1 << 30)
+	pids := func(v int64) *specs.LinuxResources { return &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(v)}} }
+	// restricted limits pids to 1024.
 	tests := []struct {
 		name    string
 		in      *specs.LinuxResources
-		want    *int64 // pids limit after
-		unified bool   // pids.max left
+		cur     Running
+		want    *int64 // pids limit after; nil: none in the update
 		changes int
-		refused bool
+		refused string // rule of the refusal
 	}{
-		{"memory only: pids untouched", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}}, nil, false, 0, false},
-		{"empty pids: runc keeps the current limit", &specs.LinuxResources{Pids: &specs.LinuxPids{}}, nil, false, 0, false},
-		{"unlimited lowered", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(-1)}}, i64(1024), false, 1, false},
-		{"zero lowered", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}, i64(1024), false, 1, false},
-		{"higher lowered", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(100000)}}, i64(1024), false, 1, false},
-		{"lower kept", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(50)}}, i64(50), false, 0, false},
-		{"unified max removed", &specs.LinuxResources{Unified: map[string]string{"pids.max": "max"}}, nil, false, 1, false},
-		{"unified lower kept", &specs.LinuxResources{Unified: map[string]string{"pids.max": "20"}}, nil, true, 0, false},
-		{"all devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, nil, false, 0, true},
+		{"memory only: pids untouched", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &mem}}, Running{}, nil, 0, ""},
+		{"empty pids: runc keeps the current limit", &specs.LinuxResources{Pids: &specs.LinuxPids{}}, Running{}, nil, 0, ""},
+		{"lower kept", pids(50), Running{PidsLimit: i64(1024)}, i64(50), 0, ""},
+		{"equal to the profile's kept", pids(1024), Running{}, i64(1024), 0, ""},
+		{"unlimited refused", pids(-1), Running{PidsLimit: i64(1024)}, nil, 0, RulePids},
+		{"zero refused", pids(0), Running{}, nil, 0, RulePids},
+		{"above the profile's refused", pids(100000), Running{}, nil, 0, RulePids},
+		{"above the container's lower limit refused", pids(500), Running{PidsLimit: i64(100)}, nil, 0, RulePids},
+		{"CRI re-send of the unhardened limit kept at the ceiling", pids(-1), Running{PidsLimit: i64(100), RequestedPidsLimit: i64(-1)}, i64(100), 1, ""},
+		{"CRI re-send above the profile's", pids(5000), Running{PidsLimit: i64(1024), RequestedPidsLimit: i64(5000)}, i64(1024), 1, ""},
+		{"unified pids.max refused", &specs.LinuxResources{Unified: map[string]string{"pids.max": "20"}}, Running{}, nil, 0, RulePids},
+		{"unified cgroup.procs refused", &specs.LinuxResources{Unified: map[string]string{"cgroup.procs": "1"}}, Running{}, nil, 0, RuleSpec},
+		{"unified memory.high kept", &specs.LinuxResources{Unified: map[string]string{"memory.high": "1G"}}, Running{}, nil, 0, ""},
+		{"all devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, Running{}, nil, 0, RuleNamespaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := mustJSON(t, tt.in)
-			out, rep, err := HardenUpdate(tt.in, cfgFor(t, "restricted"))
+			out, rep, err := HardenUpdate(tt.in, tt.cur, cfgFor(t, "restricted"))
 			if mustJSON(t, tt.in) != before {
 				t.Fatal("input mutated")
 			}
-			if tt.refused {
-				if re := refusal(t, err); re.Rule != RuleNamespaces {
-					t.Errorf("got %+v", re)
+			if tt.refused != "" {
+				if re := refusal(t, err); re.Rule != tt.refused {
+					t.Errorf("refused by %q, want %q: %v", re.Rule, tt.refused, err)
 				}
 				return
 			}
@@ -50,19 +57,16 @@ func TestHardenUpdate(t *testing.T) {
 			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
 				t.Errorf("limit %v, want %v", got, tt.want)
 			}
-			if _, ok := out.Unified["pids.max"]; ok != tt.unified {
-				t.Errorf("unified pids.max kept=%v", ok)
-			}
 			if len(rep.Changes) != tt.changes {
-				t.Errorf("changes %+v", rep.Changes)
+				t.Errorf("changes %+v, want %d", rep.Changes, tt.changes)
+			}
+			again, rep, err := HardenUpdate(out, tt.cur, cfgFor(t, "restricted"))
+			if err != nil || len(rep.Changes) != 0 || mustJSON(t, again) != mustJSON(t, out) {
+				t.Errorf("not idempotent: %v %+v", err, rep)
 			}
 		})
 	}
-	if _, _, err := HardenUpdate(nil, cfgFor(t, "restricted")); err == nil {
+	if _, _, err := HardenUpdate(nil, Running{}, cfgFor(t, "restricted")); err == nil {
 		t.Error("nil update accepted")
-	}
-	// Baseline does not refuse privileged devices.
-	if _, _, err := HardenUpdate(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true}}}, cfgFor(t, "baseline")); err != nil {
-		t.Error(err)
 	}
 }

@@ -3,8 +3,6 @@ package shim
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
@@ -13,13 +11,14 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/policy"
 )
 
-// Update checks a resources update (JSON of specs.LinuxResources) against
-// the container's pids limit before the stock service applies it: the pids
-// limit (a fork-bomb bound) can be lowered, never raised or removed.
-// Other resources pass unchanged.
+// Update checks a resources update (JSON of specs.LinuxResources) with
+// hardening.HardenUpdate before the stock service applies it: the pids
+// limit (a fork-bomb bound) can be lowered, never raised or removed, and
+// only the cgroup files an update may set pass.
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*types.Empty, error) {
 	st, err := s.state(r.ID)
 	if err != nil {
@@ -31,81 +30,46 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*ty
 			return nil, errgrpc.ToGRPC(invalidf("update of container %s: failed to parse the resources: %v", r.ID, err))
 		}
 	}
-	var profileLimit int64
 	profile := "(none)"
 	if st.cfg.Profile != nil {
-		profileLimit, profile = st.cfg.Profile.Pids.Limit, st.cfg.Profile.Name
+		profile = st.cfg.Profile.Name
 	}
 	l := log.G(ctx).WithFields(log.Fields{"id": r.ID, "mode": st.mode, "profile": profile})
+	audit := st.mode == policy.ModeAudit
+	if st.cfg.Profile == nil {
+		// Only in audit mode: the container runs without a resolved profile.
+		l.Info("hardened: update (audit: no profile to check it against)")
+		return s.TTRPCTaskService.Update(ctx, r)
+	}
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	limit, clamped, err := checkPidsUpdate(&res, st.curPids, st.origPids, profileLimit)
+	out, rep, err := hardening.HardenUpdate(&res, hardening.Running{PidsLimit: st.curPids, RequestedPidsLimit: st.origPids}, st.cfg)
 	if err != nil {
-		if st.mode != policy.ModeAudit {
+		if !audit {
 			l.WithError(err).Warn("hardened: update refused")
 			return nil, errgrpc.ToGRPC(refusedf("update of container %s refused by profile %s: %v", r.ID, profile, err))
 		}
 		l.WithError(err).Warn("hardened: update (audit: enforce would refuse it)")
 		return s.TTRPCTaskService.Update(ctx, r)
 	}
-	if clamped && st.mode != policy.ModeAudit {
-		res.Pids.Limit = limit
-		data, err := json.Marshal(&res)
+	if audit {
+		return s.TTRPCTaskService.Update(ctx, r)
+	}
+	if len(rep.Changes) > 0 {
+		data, err := json.Marshal(out)
 		if err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
 		r.Resources = &anypb.Any{TypeUrl: r.Resources.GetTypeUrl(), Value: data}
-		l.WithField("pids", *limit).Info("hardened: update keeps the container's pids limit")
+		for _, c := range rep.Changes {
+			l.WithFields(log.Fields{"field": c.Field, "before": c.Before, "after": c.After}).Info("hardened: update changed")
+		}
 	}
 	resp, err := s.TTRPCTaskService.Update(ctx, r)
-	if err == nil && limit != nil && st.mode != policy.ModeAudit {
-		v := *limit
+	if err == nil && out.Pids != nil && out.Pids.Limit != nil {
+		v := *out.Pids.Limit
 		st.curPids = &v
 	}
 	return resp, err
-}
-
-// checkPidsUpdate decides a pids update. It returns the limit the update
-// sets (nil: the update leaves pids alone), whether that limit replaces
-// the requested one, or why the update is refused.
-//
-// The ceiling is the container's current limit, else the profile's. A
-// request at or below it passes; a limit <= 0 (runc: "max") or above it is
-// refused, with one exception: CRI's UpdateContainerResources re-sends the
-// pids limit of containerd's stored, unhardened spec with every resize, so
-// a request equal to that original limit is kept at the current one
-// instead of failing the resize.
-func checkPidsUpdate(res *specs.LinuxResources, cur, orig *int64, profileLimit int64) (*int64, bool, error) {
-	for k := range res.Unified {
-		// cgroup v2 unified keys are written as is by runc: pids.max there
-		// would bypass the check below.
-		if strings.HasPrefix(k, "pids.") {
-			return nil, false, fmt.Errorf("resources.unified[%q]: the pids limit can only be changed through resources.pids", k)
-		}
-	}
-	if res.Pids == nil || res.Pids.Limit == nil {
-		return nil, false, nil
-	}
-	req := *res.Pids.Limit
-	var ceiling *int64
-	if cur != nil && *cur > 0 {
-		ceiling = cur
-	}
-	if profileLimit > 0 && (ceiling == nil || profileLimit < *ceiling) {
-		ceiling = &profileLimit
-	}
-	switch {
-	case ceiling == nil:
-		return &req, false, nil
-	case req > 0 && req <= *ceiling:
-		return &req, false, nil
-	case orig != nil && req == *orig:
-		v := *ceiling
-		return &v, true, nil
-	case req <= 0:
-		return nil, false, fmt.Errorf("pids limit %d removes the limit of %d", req, *ceiling)
-	default:
-		return nil, false, fmt.Errorf("pids limit %d is above the container's limit of %d", req, *ceiling)
-	}
 }
