@@ -53,7 +53,7 @@ func (l *appArmorLoader) ensure(name string) error {
 	}
 	ok, err := l.isLoaded(name)
 	if err != nil {
-		return fmt.Errorf("failed to list AppArmor profiles: %v: %w", err, errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("failed to check AppArmor profile %q: %v: %w", name, err, errdefs.ErrFailedPrecondition)
 	}
 	if !ok {
 		return fmt.Errorf("AppArmor profile %q is not loaded on this host (load it with apparmor_parser before using a profile that names it): %w", name, errdefs.ErrFailedPrecondition)
@@ -70,8 +70,13 @@ func (l *appArmorLoader) isLoaded(name string) (bool, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// "hardened-default (enforce)"
-		if n, _, _ := strings.Cut(sc.Text(), " ("); n == name {
+		// "hardened-default (enforce)". A profile in complain (or kill,
+		// unconfined...) mode does not count: a container under it would
+		// be effectively unconfined while the report says it is confined.
+		if n, mode, _ := strings.Cut(sc.Text(), " ("); n == name {
+			if mode != "enforce)" {
+				return false, fmt.Errorf("AppArmor profile %q is loaded in %s mode, not enforce", name, strings.TrimSuffix(mode, ")"))
+			}
 			return true, nil
 		}
 	}

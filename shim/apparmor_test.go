@@ -39,17 +39,21 @@ func TestAppArmorLoaderDefaultFailureRefuses(t *testing.T) {
 
 func TestAppArmorLoaderOtherProfileMustBeLoaded(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "profiles")
-	if err := os.WriteFile(list, []byte("cri-containerd.apparmor.d (enforce)\nmy-app (complain)\n"), 0o644); err != nil {
+	if err := os.WriteFile(list, []byte("cri-containerd.apparmor.d (enforce)\nmy-app (complain)\nmy-enforced (enforce)\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l := &appArmorLoader{loaded: map[string]bool{}, profilesFile: list,
 		loadDefault: func(string) error { t.Fatal("template loaded for a non-default name"); return nil }}
-	if err := l.ensure("my-app"); err != nil {
+	if err := l.ensure("my-enforced"); err != nil {
 		t.Fatalf("loaded profile refused: %v", err)
 	}
 	err := l.ensure("my-ap")
 	if err == nil || !strings.Contains(err.Error(), `"my-ap" is not loaded`) {
 		t.Fatalf("err = %v, want a refusal naming the missing profile", err)
+	}
+	// A profile in complain mode confines nothing: refused.
+	if err := l.ensure("my-app"); err == nil || !strings.Contains(err.Error(), "complain mode") {
+		t.Fatalf("err = %v, want a refusal of the complain-mode profile", err)
 	}
 }
 

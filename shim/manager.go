@@ -79,7 +79,9 @@ func translateInfoOptions(ctx context.Context, data []byte, policies *policyCach
 	if err != nil {
 		return nil, err
 	}
-	src := policySource{}
+	// The same source Create would use: the options' policy, else the
+	// node's policy file, else the built-in default.
+	src := nodePolicySource()
 	if caller.Policy != nil {
 		src = *caller.Policy
 	}

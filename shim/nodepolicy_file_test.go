@@ -1,11 +1,14 @@
 package shim
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/containerd/v2/pkg/shim"
 	"google.golang.org/grpc/codes"
 )
 
@@ -56,4 +59,25 @@ func TestCreateNodePolicyFile(t *testing.T) {
 			t.Fatal("a container started under a broken node policy")
 		}
 	})
+}
+
+// Info (`ctr plugins inspect-runtime`, CRI's runtime features) reads the
+// policy from the same place Create does: without options, the node file.
+func TestTranslateInfoOptionsNodePolicyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.toml")
+	if err := os.WriteFile(path, []byte(testPolicy("enforce", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HARDENED_POLICY", path)
+	out, err := translateInfoOptions(context.Background(), nil, newPolicyCache())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := shim.ReadRuntimeOptions[*options.Options](bytesReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BinaryName != "/bin/true" || got.Root != "/run/test-runc" {
+		t.Errorf("Info options %+v, want the node policy's runc (/bin/true, /run/test-runc)", got)
+	}
 }
