@@ -3,6 +3,7 @@ package hardening
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,6 +124,9 @@ func checkMonotonic(t *testing.T, in, out *specs.Spec) {
 		if !slices.Equal(in.Linux.Namespaces, out.Linux.Namespaces) {
 			t.Fatal("namespaces changed")
 		}
+		if why := seccompLoosened(in.Linux.Seccomp, out.Linux.Seccomp); why != "" {
+			t.Fatalf("seccomp filter loosened: %s", why)
+		}
 		// Seccomp: a filter that denied by default still does, and lets
 		// no syscall run that it did not.
 		if sc := in.Linux.Seccomp; !weakFilter(sc) {
@@ -163,6 +167,68 @@ func checkMonotonic(t *testing.T, in, out *specs.Spec) {
 	}
 }
 
+// seccompLoosened returns how out, a hardened spec's filter, is looser than
+// in, the filter it came with, or "" when it is not. Whatever in's default
+// action: for every syscall name listed in either filter, and for a name
+// listed in neither (which takes the default actions), what in blocked
+// unconditionally out still blocks unconditionally (so it never allows
+// it); on every architecture: a filter covers the native one and those it
+// lists, and kills the syscalls of any other ABI, so out lists none that in
+// did not. A filter without SECCOMP_FILTER_FLAG_SPEC_ALLOW does not gain
+// it. A missing or disabled in blocks nothing.
+func seccompLoosened(in, out *specs.LinuxSeccomp) string {
+	if seccompDisabled(in) {
+		return ""
+	}
+	if seccompDisabled(out) {
+		return "filter removed"
+	}
+	native, _ := nativeArch()
+	for _, a := range out.Architectures {
+		if a != native && !slices.Contains(in.Architectures, a) {
+			return fmt.Sprintf("architecture %s added to %v", a, in.Architectures)
+		}
+	}
+	if !slices.Contains(in.Flags, specs.LinuxSeccompFlagSpecAllow) && slices.Contains(out.Flags, specs.LinuxSeccompFlagSpecAllow) {
+		return "SECCOMP_FILTER_FLAG_SPEC_ALLOW added"
+	}
+	names := map[string]bool{"(listed nowhere)": true}
+	for _, sc := range []*specs.LinuxSeccomp{in, out} {
+		for _, r := range sc.Syscalls {
+			for _, n := range r.Names {
+				names[n] = true
+			}
+		}
+	}
+	for n := range names {
+		if blockedUnconditionally(in, n) && !blockedUnconditionally(out, n) {
+			return fmt.Sprintf("%s was blocked unconditionally and no longer is", n)
+		}
+	}
+	return ""
+}
+
+// blockedUnconditionally reports whether sc blocks syscall n whatever its
+// arguments: a rule that denies it without conditions, or a denying default
+// action and no rule that lets it run (deferring to a tracer or listener
+// counts as letting it run).
+func blockedUnconditionally(sc *specs.LinuxSeccomp, n string) bool {
+	if seccompDisabled(sc) {
+		return false
+	}
+	listed := false
+	for _, r := range sc.Syscalls {
+		if !slices.Contains(r.Names, n) {
+			continue
+		}
+		if denies(r.Action) && len(r.Args) == 0 {
+			return true
+		}
+		listed = listed || !denies(r.Action)
+	}
+	return denies(sc.DefaultAction) && !listed
+}
+
 // variants derives specs from a test spec that exercise the rules.
 func variants(s *specs.Spec) map[string]*specs.Spec {
 	out := map[string]*specs.Spec{"as is": s}
@@ -191,6 +257,21 @@ func variants(s *specs.Spec) map[string]*specs.Spec {
 	add("tight filter", func(v *specs.Spec) {
 		v.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess, Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchAARCH64},
 			Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "write", "exit_group", "ptrace", "bpf"}, Action: specs.ActAllow}}}
+	})
+	// A Kubernetes Localhost profile "allow all but ...": its blocking
+	// rules are not unconfined.
+	add("localhost filter", func(v *specs.Spec) {
+		v.Linux.Seccomp = localhostFilter()
+	})
+	add("errno filter beyond the base", func(v *specs.Spec) {
+		v.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+			Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchAARCH64},
+			Flags:         []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"read", "write", "exit_group", "clone", "clone3", "kexec_load", "chroot"}, Action: specs.ActAllow},
+				{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 2, Op: specs.OpEqualTo}}},
+				{Names: []string{"socket"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Value: 40, Op: specs.OpEqualTo}}},
+			}}
 	})
 	add("annotations", func(v *specs.Spec) {
 		v.Annotations = map[string]string{"dev.gvisor.flag.debug": "1", "io.kubernetes.cri.sandbox-id": "x", "run.oci.hooks.x": "y"}
@@ -242,6 +323,9 @@ func FuzzHarden(f *testing.F) {
 	f.Add([]byte(`{}`), uint8(0))
 	f.Add([]byte(`{"process":{},"root":{}}`), uint8(1))
 	f.Add([]byte(`{"process":{"cwd":"/"},"root":{},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_NOTIFY","args":[{"index":7}]}]}}}`), uint8(1))
+	// A Kubernetes Localhost profile: default allow, some syscalls denied.
+	f.Add([]byte(`{"process":{"cwd":"/","user":{"uid":1000}},"root":{},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],"flags":["SECCOMP_FILTER_FLAG_SPEC_ALLOW"],"syscalls":[{"names":["chmod","fchmod"],"action":"SCMP_ACT_ERRNO"},{"names":["flock"],"action":"SCMP_ACT_KILL"},{"names":["fchmodat"],"action":"SCMP_ACT_ERRNO","errnoRet":13,"args":[{"index":2,"value":2048,"valueTwo":2048,"op":"SCMP_CMP_MASKED_EQ"}]},{"names":["mknod","reboot"],"action":"SCMP_ACT_TRACE"}]}}}`), uint8(0))
+	f.Add([]byte(`{"process":{"cwd":"/","user":{"uid":1000}},"root":{},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","clone","clone3","kexec_load"],"action":"SCMP_ACT_ALLOW"},{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]}]}}}`), uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		var s specs.Spec
 		if err := json.Unmarshal(data, &s); err != nil {
@@ -317,6 +401,7 @@ func FuzzHardenFields(f *testing.F) {
 	f.Add(uint8(0), uint8(1), "/", "/bin/sh", "/usr/lib", "/data", "/srv/data", uint64(0xffff), int64(100), false, uint8(1), "read,ptrace,chown32", uint8(0), uint8(0xff), "dev.gvisor.flag.debug")
 	f.Add(uint8(1), uint8(2), "/proc/self/fd/7", "self/fd/3/x", "/proc/1/root", "rel", "/proc/self/cwd", uint64(1)<<21, int64(-1), true, uint8(2), "mount,bpf", uint8(7), uint8(0x0f), "bundle")
 	f.Add(uint8(2), uint8(0), "/app", "./run", "a b:c;d", "/tmp", "tmpfs", ^uint64(0), int64(0), true, uint8(5), ",write,,", uint8(3), uint8(0x20), "hardened.dev/profile")
+	f.Add(uint8(0), uint8(0), "/", "/bin/sh", "/usr/lib", "/data", "/srv/data", uint64(0xffff), int64(100), false, uint8(1), "chmod,mknod,clone3,socket,flock", uint8(0x80+0x20+0x10+1), uint8(0x0f), "a")
 	actions := []specs.LinuxSeccompAction{specs.ActAllow, specs.ActErrno, specs.ActKill, specs.ActLog, specs.ActTrap, specs.ActNotify, specs.ActTrace, specs.ActKillProcess, "SCMP_ACT_BOGUS"}
 	capNames := append(slices.Clone(allCaps), "CAP_BPF", "CAP_PERFMON", "CAP_BOGUS")
 	nsTypes := []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.NetworkNamespace, specs.UTSNamespace, specs.MountNamespace}
@@ -343,6 +428,20 @@ func FuzzHardenFields(f *testing.F) {
 			s.Linux.Seccomp = nil
 		} else {
 			sc := &specs.LinuxSeccomp{DefaultAction: actions[int(defAct)%len(actions)]}
+			if argIdx&0x10 != 0 {
+				sc.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow, specs.LinuxSeccompFlagLog}
+			}
+			switch (argIdx >> 5) & 3 {
+			case 1:
+				sc.Architectures = []specs.Arch{specs.ArchX86_64, specs.ArchAARCH64}
+			case 2:
+				sc.Architectures = []specs.Arch{specs.ArchARM}
+			case 3:
+				sc.Architectures = []specs.Arch{specs.ArchX86, specs.ArchX86_64}
+			}
+			if argIdx&0x80 != 0 {
+				sc.ListenerPath = "/run/agent.sock"
+			}
 			for i, n := range strings.Split(names, ",") {
 				r := specs.LinuxSyscall{Names: []string{n}, Action: actions[(i+int(argIdx))%len(actions)]}
 				if i%2 == 1 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	cseccomp "github.com/containerd/containerd/v2/contrib/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/profiles"
@@ -314,6 +315,14 @@ func TestCheckSeccomp(t *testing.T) {
 			sc.Architectures = append(sc.Architectures, specs.ArchX86)
 			return sc
 		}, "allows"},
+		{"beyond the base", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+			sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"chroot"}, Action: specs.ActAllow})
+			return sc
+		}, "lets chroot run: the base filter"},
+		{"spec allow flag", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+			sc.Flags = append(sc.Flags, specs.LinuxSeccompFlagSpecAllow)
+			return sc
+		}, "speculative store bypass"},
 		{"unknown action", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
 			sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"read"}, Action: "SCMP_ACT_SOMETIMES"})
 			return sc
@@ -328,5 +337,373 @@ func TestCheckSeccomp(t *testing.T) {
 				t.Errorf("got %+v, want reason with %q", re, tt.want)
 			}
 		})
+	}
+}
+
+// localhostFilter is a Kubernetes Localhost profile of the kind that lets
+// everything run but a few syscalls, with rules of every blocking kind.
+func localhostFilter() *specs.LinuxSeccomp {
+	eacces := uint(13)
+	return &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchAARCH64},
+		Flags:         []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC"},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"chmod", "fchmod"}, Action: specs.ActErrno},
+			{Names: []string{"kexec_load", "flock"}, Action: specs.ActKillProcess},
+			{Names: []string{"fchmodat"}, Action: specs.ActErrno, ErrnoRet: &eacces,
+				Args: []specs.LinuxSeccompArg{{Index: 2, Value: 0o4000, ValueTwo: 0o4000, Op: specs.OpMaskedEqual}}},
+			{Names: []string{"clone3"}, Action: specs.ActKill},
+			{Names: []string{"mknod", "ptrace"}, Action: specs.ActTrace},
+			{Names: []string{"getpid"}, Action: specs.ActLog},
+		},
+	}
+}
+
+// hardenSeccomp hardens a base spec carrying sc under cfg, and checks the
+// seccomp properties every case shares: the output is not looser than sc,
+// and hardening it again changes nothing and reports nothing.
+func hardenSeccomp(t *testing.T, sc *specs.LinuxSeccomp, cfg Config) (*specs.LinuxSeccomp, *Report) {
+	t.Helper()
+	s := baseSpec()
+	s.Linux.Seccomp = sc
+	out, rep, err := Harden(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := seccompLoosened(sc, out.Linux.Seccomp); why != "" {
+		t.Fatalf("loosened: %s", why)
+	}
+	again, rep2, err := Harden(out, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mustJSON(t, again) != mustJSON(t, out) || len(rep2.Changes) != 0 {
+		t.Fatalf("not idempotent: %+v", rep2.Changes)
+	}
+	return out.Linux.Seccomp, rep
+}
+
+// rulesFor returns the rules of sc that list name.
+func rulesFor(sc *specs.LinuxSeccomp, name string) []specs.LinuxSyscall {
+	var out []specs.LinuxSyscall
+	for _, r := range sc.Syscalls {
+		if slices.Contains(r.Names, name) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func seccompChange(rep *Report, field, in string) bool {
+	return slices.ContainsFunc(rep.Changes, func(c Change) bool {
+		return c.Rule == RuleSeccomp && c.Field == field && strings.Contains(c.Before+" "+c.After, in)
+	})
+}
+
+// TestSeccompWeakFilterMerged: a filter whose default action lets syscalls
+// run is not "unconfined" when its rules block some (a Kubernetes
+// Localhost profile "allow all but chmod"): the base filter is merged with
+// those rules, never substituted for them (TestCRILocalhostSeccompKept).
+func TestSeccompWeakFilterMerged(t *testing.T) {
+	eperm, eacces := uint(1), uint(13)
+	setuid := []specs.LinuxSeccompArg{{Index: 2, Value: 0o4000, ValueTwo: 0o4000, Op: specs.OpMaskedEqual}}
+	allow := func(rules ...specs.LinuxSyscall) *specs.LinuxSeccomp {
+		return &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: rules}
+	}
+	tests := []struct {
+		name  string
+		in    *specs.LinuxSeccomp
+		check func(t *testing.T, out *specs.LinuxSeccomp, rep *Report)
+	}{
+		{"errno rule: chmod stays denied", allow(specs.LinuxSyscall{Names: []string{"chmod"}, Action: specs.ActErrno}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				if _, ok := allowedNames(out)["chmod"]; ok || !blockedUnconditionally(out, "chmod") {
+					t.Errorf("chmod allowed: %+v", rulesFor(out, "chmod"))
+				}
+				if len(rulesFor(out, "chmod")) != 0 {
+					t.Errorf("a rule duplicating the default action: %+v", rulesFor(out, "chmod"))
+				}
+				if !seccompChange(rep, "linux.seccomp.syscalls", "allowed chmod") {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"errno(EPERM) rule: same as the default, not carried", allow(specs.LinuxSyscall{Names: []string{"chmod"}, Action: specs.ActErrno, ErrnoRet: &eperm}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				if len(rulesFor(out, "chmod")) != 0 {
+					t.Errorf("chmod rules %+v", rulesFor(out, "chmod"))
+				}
+			}},
+		{"kill rule kept as kill", allow(specs.LinuxSyscall{Names: []string{"flock"}, Action: specs.ActKillProcess}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"flock"}, Action: specs.ActKillProcess}}
+				if got := rulesFor(out, "flock"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("flock rules %+v", got)
+				}
+				if !seccompChange(rep, "linux.seccomp.syscalls", "SCMP_ACT_KILL_PROCESS flock") {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"conditional errno rule: name removed from allow rules, rule carried", allow(specs.LinuxSyscall{Names: []string{"fchmodat"}, Action: specs.ActErrno, ErrnoRet: &eacces, Args: setuid}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"fchmodat"}, Action: specs.ActErrno, ErrnoRet: &eacces, Args: setuid}}
+				if got := rulesFor(out, "fchmodat"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("fchmodat rules %+v", got)
+				}
+			}},
+		{"kill on clone3 replaces the base's ENOSYS", allow(specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActKill}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"clone3"}, Action: specs.ActKill}}
+				if got := rulesFor(out, "clone3"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("clone3 rules %+v", got)
+				}
+			}},
+		{"trace: carried where the base allows, the default where it denies", allow(specs.LinuxSyscall{Names: []string{"mknod", "reboot"}, Action: specs.ActTrace}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"mknod"}, Action: specs.ActTrace}}
+				if got := rulesFor(out, "mknod"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("mknod rules %+v", got)
+				}
+				if got := rulesFor(out, "reboot"); len(got) != 0 {
+					t.Errorf("reboot, denied by the base, deferred: %+v", got)
+				}
+				if !seccompChange(rep, "linux.seccomp.syscalls", "deferred reboot") {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"notify carried with its listener", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock", ListenerMetadata: "m",
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mknod", "kexec_load"}, Action: specs.ActNotify}}},
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"mknod"}, Action: specs.ActNotify}}
+				if got := rulesFor(out, "mknod"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("mknod rules %+v", got)
+				}
+				if len(rulesFor(out, "kexec_load")) != 0 {
+					t.Errorf("kexec_load deferred")
+				}
+				if out.ListenerPath != "/run/agent.sock" || out.ListenerMetadata != "m" {
+					t.Errorf("listener %q %q", out.ListenerPath, out.ListenerMetadata)
+				}
+			}},
+		{"SPEC_ALLOW stripped, other flags kept", &specs.LinuxSeccomp{DefaultAction: specs.ActLog,
+			Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagLog}},
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				if want := []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagLog}; !slices.Equal(out.Flags, want) {
+					t.Errorf("flags %v", out.Flags)
+				}
+				if !seccompChange(rep, "linux.seccomp.flags", string(specs.LinuxSeccompFlagSpecAllow)) {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"a Localhost profile", localhostFilter(),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				allowed := allowedNames(out)
+				for _, n := range []string{"chmod", "fchmod", "kexec_load", "flock", "clone3", "fchmodat"} {
+					if _, ok := allowed[n]; ok {
+						t.Errorf("%s allowed", n)
+					}
+				}
+				if got := rulesFor(out, "mknod"); len(got) != 1 || got[0].Action != specs.ActTrace {
+					t.Errorf("mknod rules %+v", got)
+				}
+			}},
+	}
+	for _, prof := range []string{"baseline", "restricted"} {
+		for _, tt := range tests {
+			t.Run(prof+"/"+tt.name, func(t *testing.T) {
+				out, rep := hardenSeccomp(t, tt.in, cfgFor(t, prof))
+				if !denies(out.DefaultAction) || len(out.Syscalls) < 10 {
+					t.Fatalf("not the base filter: %s", describeFilter(out))
+				}
+				tt.check(t, out, rep)
+			})
+		}
+	}
+}
+
+// TestSeccompArchitectures: the output never covers an ABI the spec's
+// filter did not (a filter kills the syscalls of the ABIs it does not
+// list, the native one aside).
+func TestSeccompArchitectures(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("architecture lists are amd64's")
+	}
+	x86_64, x86, x32, aarch64, arm := specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64, specs.ArchARM
+	tests := []struct {
+		name     string
+		in       *specs.LinuxSeccomp
+		baseline []specs.Arch // restricted: always x86_64 only
+	}{
+		{"no filter: containerd's list", nil, []specs.Arch{x86_64, x86, x32}},
+		{"allow default, intersection", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{aarch64, x86_64, x86}}, []specs.Arch{x86_64, x86}},
+		{"allow default, none listed: native only", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}, nil},
+		{"allow default, empty intersection: the spec's", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{arm}}, []specs.Arch{arm}},
+		{"kept filter, intersection", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{x86_64, aarch64, arm, x32},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}}, []specs.Arch{x86_64, x32}},
+		{"kept filter, none listed", &specs.LinuxSeccomp{DefaultAction: specs.ActErrno,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _ := hardenSeccomp(t, tt.in, cfgFor(t, "baseline"))
+			if !slices.Equal(out.Architectures, tt.baseline) {
+				t.Errorf("baseline: %v, want %v", out.Architectures, tt.baseline)
+			}
+			out, _ = hardenSeccomp(t, tt.in, cfgFor(t, "restricted"))
+			if !slices.Equal(out.Architectures, []specs.Arch{x86_64}) {
+				t.Errorf("restricted: %v", out.Architectures)
+			}
+		})
+	}
+}
+
+// TestSeccompKeptFilterWithinBase: a kept filter (default action denies)
+// allows nothing the base filter does not allow for the capabilities left.
+func TestSeccompKeptFilterWithinBase(t *testing.T) {
+	eq := func(v uint64) []specs.LinuxSeccompArg {
+		return []specs.LinuxSeccompArg{{Index: 0, Value: v, Op: specs.OpEqualTo}}
+	}
+	errno := func(rules ...specs.LinuxSyscall) *specs.LinuxSeccomp {
+		return &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: rules}
+	}
+	enosys := uint(38)
+	tests := []struct {
+		name  string
+		in    *specs.LinuxSeccomp
+		check func(t *testing.T, out *specs.LinuxSeccomp, rep *Report)
+	}{
+		{"names the base denies leave the allow rules",
+			&specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: "/run/agent.sock", Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"read", "kexec_load", "chroot", "not_a_syscall"}, Action: specs.ActAllow},
+				{Names: []string{"getppid", "reboot"}, Action: specs.ActNotify}}},
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}, {Names: []string{"getppid"}, Action: specs.ActNotify}}
+				if got := mustJSON(t, out.Syscalls); got != mustJSON(t, want) {
+					t.Errorf("rules %s", got)
+				}
+				if !seccompChange(rep, "linux.seccomp.syscalls", "allowed kexec_load,chroot,not_a_syscall,reboot") {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"unconditional clone narrowed to the base's condition, clone3 gets the base's ENOSYS",
+			errno(specs.LinuxSyscall{Names: []string{"read", "clone", "clone3"}, Action: specs.ActAllow}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				clone := rulesFor(out, "clone")
+				if len(clone) != 1 || len(clone[0].Args) != 1 || clone[0].Args[0].Op != specs.OpMaskedEqual || clone[0].Action != specs.ActAllow {
+					t.Errorf("clone rules %+v", clone)
+				}
+				want := []specs.LinuxSyscall{{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys}}
+				if got := rulesFor(out, "clone3"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("clone3 rules %+v", got)
+				}
+			}},
+		{"clone3 blocked by the kept filter itself: no second rule",
+			errno(specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActAllow}, specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActKill, Args: eq(0)}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"clone3"}, Action: specs.ActKill, Args: eq(0)}}
+				if got := rulesFor(out, "clone3"); mustJSON(t, got) != mustJSON(t, want) {
+					t.Errorf("clone3 rules %+v", got)
+				}
+			}},
+		{"conditional rules: kept within the base's conditions, removed beyond",
+			errno(specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActAllow, Args: eq(2)}, // AF_INET: within socket(domain < 38)
+				specs.LinuxSyscall{Names: []string{"socket"}, Action: specs.ActAllow, Args: eq(40)}, // AF_VSOCK: not in containerd's list
+				specs.LinuxSyscall{Names: []string{"personality"}, Action: specs.ActLog, Args: eq(8)}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				want := []specs.LinuxSyscall{{Names: []string{"socket"}, Action: specs.ActAllow, Args: eq(2)}, {Names: []string{"personality"}, Action: specs.ActLog, Args: eq(8)}}
+				if got := mustJSON(t, out.Syscalls); got != mustJSON(t, want) {
+					t.Errorf("rules %s", got)
+				}
+				if !seccompChange(rep, "linux.seccomp.syscalls", "socket (conditional)") {
+					t.Errorf("not reported: %+v", rep.Changes)
+				}
+			}},
+		{"SPEC_ALLOW stripped from a kept filter",
+			&specs.LinuxSeccomp{DefaultAction: specs.ActKillProcess, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow},
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}},
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				if len(out.Flags) != 0 || !seccompChange(rep, "linux.seccomp.flags", "SPEC_ALLOW") {
+					t.Errorf("flags %v, changes %+v", out.Flags, rep.Changes)
+				}
+			}},
+		{"containerd's default for more capabilities becomes the one for those left",
+			cseccomp.DefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE"}}}}),
+			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
+				g, err := generatedFilter([]string{"CAP_NET_BIND_SERVICE"}, &profiles.Seccomp{Base: "default"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, want := allowedNames(out), allowedNames(g.filter)
+				for n, u := range got {
+					if w, ok := want[n]; !ok || w != u {
+						t.Errorf("%s allowed (unconditionally: %v); containerd's default for the capabilities left: %v %v", n, u, ok, w)
+					}
+				}
+				for n := range want {
+					if _, ok := got[n]; !ok {
+						t.Errorf("%s, allowed by both, removed", n)
+					}
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Profile: seccompProfile("default", nil, false, "CAP_NET_BIND_SERVICE")}
+			out, rep := hardenSeccomp(t, tt.in, cfg)
+			tt.check(t, out, rep)
+		})
+	}
+}
+
+// TestSeccompBaseNoneFlags: without a base filter the spec's filter is kept
+// as it is, but for the flag that turns a mitigation off.
+func TestSeccompBaseNoneFlags(t *testing.T) {
+	for _, def := range []specs.LinuxSeccompAction{specs.ActAllow, specs.ActErrno} {
+		in := &specs.LinuxSeccomp{DefaultAction: def, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActAllow}}}
+		out, rep := hardenSeccomp(t, in, Config{Profile: seccompProfile("", nil, false)})
+		n := 0
+		for _, c := range rep.Changes {
+			if c.Rule == RuleSeccomp {
+				n++
+			}
+		}
+		if len(out.Flags) != 0 || n != 1 || len(out.Syscalls) != 1 {
+			t.Errorf("%s: %+v, changes %+v", def, out, rep.Changes)
+		}
+	}
+}
+
+func TestArgsWithin(t *testing.T) {
+	arg := func(i uint, op specs.LinuxSeccompOperator, v uint64) specs.LinuxSeccompArg {
+		return specs.LinuxSeccompArg{Index: i, Op: op, Value: v}
+	}
+	lt38 := []specs.LinuxSeccompArg{arg(0, specs.OpLessThan, 38)}
+	noNS := []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpMaskedEqual, Value: 0x7e020000}}
+	tests := []struct {
+		name string
+		c, d []specs.LinuxSeccompArg
+		want bool
+	}{
+		{"identical", noNS, noNS, true},
+		{"eq within lt", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 2)}, lt38, true},
+		{"eq beyond lt", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 38)}, lt38, false},
+		{"eq on another index", []specs.LinuxSeccompArg{arg(1, specs.OpEqualTo, 2)}, lt38, false},
+		{"and with another index", []specs.LinuxSeccompArg{arg(1, specs.OpEqualTo, 7), arg(0, specs.OpEqualTo, 2)}, lt38, true},
+		{"lt within lt", []specs.LinuxSeccompArg{arg(0, specs.OpLessThan, 10)}, lt38, true},
+		{"le beyond lt", []specs.LinuxSeccompArg{arg(0, specs.OpLessEqual, 38)}, lt38, false},
+		{"gt never within lt", []specs.LinuxSeccompArg{arg(0, specs.OpGreaterThan, 2)}, lt38, false},
+		{"gt within ge", []specs.LinuxSeccompArg{arg(0, specs.OpGreaterThan, 4)}, []specs.LinuxSeccompArg{arg(0, specs.OpGreaterEqual, 5)}, true},
+		{"eq within masked", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 0x11)}, noNS, true},
+		{"eq beyond masked", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 0x20000)}, noNS, false},
+		{"repeated index: runc ORs them", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 2), arg(0, specs.OpEqualTo, 40)}, lt38, false},
+		{"repeated index, each within", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 2), arg(0, specs.OpEqualTo, 10)}, lt38, true},
+		{"wider than 32 bits", []specs.LinuxSeccompArg{arg(0, specs.OpEqualTo, 1<<32+2)}, []specs.LinuxSeccompArg{arg(0, specs.OpGreaterThan, 5)}, false},
+		{"unknown operator", []specs.LinuxSeccompArg{arg(0, "SCMP_CMP_MAYBE", 2)}, lt38, false},
+	}
+	for _, tt := range tests {
+		if got := argsWithin(tt.c, tt.d); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

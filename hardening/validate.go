@@ -13,8 +13,11 @@ import (
 // all"), the AppArmor profile where it is enforced, a read-only rootfs
 // where the profile says, the pids limit, masked and read-only paths, no
 // runtime-interpreted annotation, RLIMIT_CORE, and a seccomp filter that
-// is not weaker than the profile asks and that runc will compile. It
-// returns a *RefusalError naming the first violation.
+// is not weaker than the profile asks (under base "default": a denying
+// default action, nothing allowed that containerd's default filter for the
+// capabilities left does not allow; never SECCOMP_FILTER_FLAG_SPEC_ALLOW)
+// and that runc will compile. It returns a *RefusalError naming the first
+// violation.
 //
 // Harden runs it on its own output; the CLI runs it on specs from anywhere.
 func Validate(s *specs.Spec, cfg Config) error {
