@@ -175,6 +175,20 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	}
 	rep.Runtime = use
 
+	// Joining a host namespace by a path other than /proc/1/ns/* is only
+	// visible to a stat: the engine compares paths.
+	if dec != nil && dec.Profile.Namespaces.DenyHost {
+		host, err := hostNamespaceJoins(orig, "/proc")
+		if err != nil {
+			return nil, invalidf("container %s: %v", r.ID, err)
+		}
+		if len(host) > 0 {
+			if err := refuse("container %s refused by profile %s (%s): namespaces: %s", r.ID, dec.Profile.Name, dec.ProfileSource, strings.Join(host, "; ")); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	be, err := prepareBackend(pol, use, s.runDir)
 	if err != nil {
 		return nil, refusedf("container %s: %v", r.ID, err)

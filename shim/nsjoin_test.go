@@ -1,0 +1,65 @@
+package shim
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/grpc/codes"
+)
+
+func withNetnsPath(path string) oci.SpecOpts {
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+}
+
+// The host's network namespace reached by paths the engine cannot see
+// through: another host process, and a detour through /proc/self/root.
+func TestHostNamespaceJoinsByInode(t *testing.T) {
+	for _, path := range []string{"/proc/2/ns/net", "/proc/self/ns/net", "/proc/self/root/proc/self/ns/net"} {
+		s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: path}}}}
+		host, err := hostNamespaceJoins(s, "/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(host) != 1 || !strings.Contains(host[0], path) {
+			t.Errorf("%s: %v, want it named as the host's", path, host)
+		}
+	}
+	s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/nonexistent/ns"}}}}
+	if _, err := hostNamespaceJoins(s, "/proc"); err == nil {
+		t.Error("an unreadable namespace path was accepted")
+	}
+}
+
+// A namespace of its own (as a pod sandbox's) is not the host's, and
+// Create refuses the host's one under restricted.
+func TestCreateRefusesHostNamespaceByInode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to create a network namespace")
+	}
+	cmd := exec.Command("unshare", "--net", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	own := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"
+	for range 100 { // until unshare has exec'd sleep in its namespace
+		if host, err := hostNamespaceJoins(&specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: own}}}}, "/proc"); err == nil && len(host) == 0 {
+			break
+		}
+		exec.Command("sleep", "0.01").Run()
+	}
+
+	ts := newTestService(t, nil)
+	ok := defaultSpec(t, "own", oci.WithProcessArgs("/bin/sh"), withNetnsPath(own))
+	if _, err := ts.create(t, "own", ts.bundle(t, "own", ok), policyOpts(t, testPolicy("enforce", ""))); err != nil {
+		t.Fatalf("a namespace of its own refused: %v", err)
+	}
+	bad := defaultSpec(t, "hostnet2", oci.WithProcessArgs("/bin/sh"), withNetnsPath("/proc/self/root/proc/2/ns/net"))
+	_, err := ts.create(t, "hostnet2", ts.bundle(t, "hostnet2", bad), policyOpts(t, testPolicy("enforce", "")))
+	wantCode(t, err, codes.FailedPrecondition, "network namespace path /proc/self/root/proc/2/ns/net is the host's")
+}
