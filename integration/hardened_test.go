@@ -280,6 +280,17 @@ func TestUnknownProfileRefused(t *testing.T) {
 	assertShimRefusal(t, "annotation hardened.dev/profile=nope", err, harness.AnnotationProfile, "nope")
 }
 
+// A container cannot put itself into another container's shim with
+// containerd's group annotation: grouping happens at `start`, before
+// Create's hardening, so the shim refuses it there.
+func TestGroupAnnotationRefused(t *testing.T) {
+	e := newEnv(t)
+	err := e.startRefused(harness.Spec{ID: e.id("group"), Runtime: harness.Hardened(""), Args: []string{"true"},
+		Annotations: map[string]string{"io.containerd.runc.v2.group": "some-other-container"}})
+	t.Logf("refused: %v", err)
+	assertShimRefusal(t, "group annotation", err, "io.containerd.runc.v2.group", "grouped by pod")
+}
+
 // gvisorProbe prints what tells a gVisor sandbox from the host kernel.
 var gvisorProbe = harness.Script(
 	[2]string{"version", "cat /proc/version"},

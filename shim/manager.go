@@ -3,14 +3,17 @@ package shim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -35,6 +38,9 @@ func (m *Manager) Name() string { return m.inner.Name() }
 // passes here, so nothing is hardened here: Create does it for every
 // container.
 func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	if err := checkGrouping(configFile); err != nil {
+		return nil, err
+	}
 	if err := translateBootstrap(params); err != nil {
 		return nil, fmt.Errorf("failed to translate runtime options: %w", err)
 	}
@@ -99,4 +105,31 @@ func translateInfoOptions(ctx context.Context, data []byte, policies *policyCach
 		return nil, err
 	}
 	return proto.Marshal(a)
+}
+
+// groupAnnotation makes containerd's runc manager put a container into the
+// shim of whichever container it names, ahead of the pod's sandbox id. The
+// engine strips it at Create, but grouping happens here, before Create:
+// honouring it would let a workload place itself in another pod's shim.
+const groupAnnotation = "io.containerd.runc.v2.group"
+
+// checkGrouping refuses a bundle whose spec (path: the bundle's
+// config.json, relative to the bundle, which is start's cwd) carries the
+// group annotation. Nothing exists yet when it refuses.
+func checkGrouping(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	// Only the annotations: the spec is read in full by Create.
+	var s struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("malformed %s: %w", path, err)
+	}
+	if v, ok := s.Annotations[groupAnnotation]; ok {
+		return fmt.Errorf("hardened: annotation %s=%q refused: containers are grouped by pod (io.kubernetes.cri.sandbox-id) only: %w", groupAnnotation, v, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }

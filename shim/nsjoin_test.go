@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strconv"
@@ -62,4 +63,26 @@ func TestCreateRefusesHostNamespaceByInode(t *testing.T) {
 	bad := defaultSpec(t, "hostnet2", oci.WithProcessArgs("/bin/sh"), withNetnsPath("/proc/self/root/proc/2/ns/net"))
 	_, err := ts.create(t, "hostnet2", ts.bundle(t, "hostnet2", bad), policyOpts(t, testPolicy("enforce", "")))
 	wantCode(t, err, codes.FailedPrecondition, "network namespace path /proc/self/root/proc/2/ns/net is the host's")
+}
+
+func TestCheckGrouping(t *testing.T) {
+	dir := t.TempDir()
+	write := func(ann map[string]string) string {
+		p := dir + "/config.json"
+		data, _ := json.Marshal(&specs.Spec{Annotations: ann})
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := checkGrouping(write(map[string]string{"io.kubernetes.cri.sandbox-id": "abc"})); err != nil {
+		t.Fatalf("a pod's container refused: %v", err)
+	}
+	err := checkGrouping(write(map[string]string{groupAnnotation: "victim"}))
+	if err == nil || !strings.Contains(err.Error(), groupAnnotation) {
+		t.Fatalf("err = %v, want the group annotation refused", err)
+	}
+	if err := checkGrouping(dir + "/missing.json"); err == nil {
+		t.Fatal("a missing config.json was accepted")
+	}
 }
