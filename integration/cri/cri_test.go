@@ -460,7 +460,8 @@ func TestCRIProfileBelowMinimumRefused(t *testing.T) {
 // TestCRILocalhostSeccompKept: hardening never loosens. A pod's own
 // (Localhost) seccomp profile that denies chmod keeps denying it under the
 // hardened runtime, which adds its own filter on top. (critest's Localhost
-// spec cannot show this under hardened: it chmods the read-only rootfs.)
+// spec checks the same with `chmod 400 /`: seccomp answers before the
+// read-only rootfs would, so it passes under hardened too.)
 func TestCRILocalhostSeccompKept(t *testing.T) {
 	e := env(t)
 	profile := filepath.Join(e.Dir, "seccomp-block-chmod.json")
