@@ -175,6 +175,16 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	}
 	rep.Runtime = use
 
+	// runsc cannot run a user-namespaced container: its gofer fails to join
+	// the pod's user namespace (setns into a user namespace is refused to a
+	// multi-threaded process, and runsc is a Go program), after runsc made
+	// the sandbox's cgroups, which it then leaves behind. Refuse first.
+	if use == policy.RuntimeGVisor && hasUserNamespace(orig) {
+		if err := refuse("container %s: gVisor (runsc) cannot run user-namespaced containers (%s): run the pod on runc, or without a user namespace", r.ID, rep.RuntimeSource); err != nil {
+			return nil, err
+		}
+	}
+
 	// Joining a host namespace by a path other than /proc/1/ns/* is only
 	// visible to a stat: the engine compares paths.
 	if dec != nil && dec.Profile.Namespaces.DenyHost {

@@ -86,3 +86,20 @@ func TestCheckGrouping(t *testing.T) {
 		t.Fatal("a missing config.json was accepted")
 	}
 }
+
+func TestCreateRefusesUserNamespaceOnGVisor(t *testing.T) {
+	ts := newTestService(t, nil)
+	userns := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace})
+	gvisor := oci.WithAnnotations(map[string]string{"hardened.dev/runtime": "gvisor"})
+	s := defaultSpec(t, "u1", oci.WithProcessArgs("/bin/sh"), userns, gvisor)
+	_, err := ts.create(t, "u1", ts.bundle(t, "u1", s), policyOpts(t, testPolicy("enforce", "")))
+	wantCode(t, err, codes.FailedPrecondition, "gVisor (runsc) cannot run user-namespaced containers", "annotation hardened.dev/runtime")
+	if len(ts.inner.creates) != 0 {
+		t.Fatal("runsc was asked to create a user-namespaced container")
+	}
+	// On runc, the same spec runs.
+	s = defaultSpec(t, "u2", oci.WithProcessArgs("/bin/sh"), userns)
+	if _, err := ts.create(t, "u2", ts.bundle(t, "u2", s), policyOpts(t, testPolicy("enforce", ""))); err != nil {
+		t.Fatalf("user-namespaced container refused on runc: %v", err)
+	}
+}
