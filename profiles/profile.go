@@ -32,6 +32,8 @@ type Profile struct {
 	AppArmor     AppArmor     `toml:"apparmor"`
 	Paths        Paths        `toml:"paths"`
 	Namespaces   Namespaces   `toml:"namespaces"`
+	Mounts       Mounts       `toml:"mounts"`
+	Devices      Devices      `toml:"devices"`
 }
 
 // Capabilities is the ceiling for every capability set of the process.
@@ -110,9 +112,61 @@ type Namespaces struct {
 	// DenyHost refuses a spec that joins the host's pid, ipc or network
 	// namespace (no namespace of that type in the spec).
 	DenyHost bool `toml:"deny_host"`
-	// DenyPrivileged refuses a privileged spec: access to all devices, or
-	// the full capability set.
+	// DenyPrivileged refuses a privileged spec: the full capability set, or
+	// a device beyond containerd's defaults and Devices.Allowed (without
+	// it, such devices are removed instead).
 	DenyPrivileged bool `toml:"deny_privileged"`
+}
+
+// Placeholders an entry of Mounts.AllowHostPathPrefixes may hold as a whole
+// path element. The engine fills them in from the annotations containerd's
+// CRI sets on every pod's containers; an entry whose placeholder the spec
+// gives no value for allows nothing.
+const (
+	// HostPathPodUID is the pod's UID (io.kubernetes.cri.sandbox-uid): the
+	// kubelet keeps a pod's volumes under /var/lib/kubelet/pods/<uid>/.
+	HostPathPodUID = "{pod-uid}"
+	// HostPathSandboxID is the pod sandbox's ID (io.kubernetes.cri.sandbox-id):
+	// containerd's CRI keeps a pod's hosts, hostname, resolv.conf and shm
+	// under <root or state>/io.containerd.grpc.v1.cri/sandboxes/<id>/.
+	HostPathSandboxID = "{sandbox-id}"
+)
+
+// Mounts says what a container may mount.
+type Mounts struct {
+	// DenyHostPaths lists host paths a container may not mount (a bind
+	// mount, or any mount whose source is an absolute path, and root.path
+	// when it is absolute): a source that is one of them, under one, or an
+	// ancestor of one ("/" or "/var" exposes /var/lib/kubelet) is refused.
+	// "/" denies the host's root itself (everything is under it). Empty:
+	// every host path may be mounted.
+	DenyHostPaths []string `toml:"deny_host_paths"`
+	// AllowHostPathPrefixes lists host paths that may be mounted even where
+	// DenyHostPaths refuses them: containerd's CRI and the kubelet's own
+	// per-pod files. An entry ending in "/" allows what is under it (not the
+	// directory itself); one without allows the path and what is under it.
+	// An element may be HostPathPodUID or HostPathSandboxID, so that a pod
+	// reaches its own files and no other pod's.
+	AllowHostPathPrefixes []string `toml:"allow_host_path_prefixes"`
+	// StandardFilesystemsOnly refuses every filesystem a container mounts
+	// other than a bind mount or tmpfs, proc, sysfs, cgroup, cgroup2,
+	// mqueue and devpts (a disk's filesystem, overlay, NFS ...). Whatever
+	// it says, a kernel filesystem (proc, sysfs, cgroup, mqueue, devpts) is
+	// refused anywhere but its standard place, and debugfs, tracefs,
+	// securityfs, devtmpfs and the like anywhere.
+	StandardFilesystemsOnly bool `toml:"standard_filesystems_only"`
+}
+
+// Devices says which host devices a container may use beyond containerd's
+// default set (null, zero, full, random, urandom, tty, console, ptmx, the
+// container's own ptys; and /dev/net/tun, which runc always allows).
+type Devices struct {
+	// Allowed lists further devices, each "c MAJOR:MINOR" or
+	// "b MAJOR:MINOR" (MINOR may be "*"), e.g. "c 195:*" for NVIDIA GPUs.
+	// A device cgroup rule granting read or write on any other device, or
+	// on a whole class of them, and a linux.devices node of any other
+	// device, are removed (refused under namespaces.deny_privileged).
+	Allowed []string `toml:"allowed"`
 }
 
 // Clone returns a deep copy of p: no slice is shared with p, so the copy
@@ -127,5 +181,8 @@ func (p *Profile) Clone() *Profile {
 	c.Seccomp.Deny = slices.Clone(p.Seccomp.Deny)
 	c.Paths.Masked = slices.Clone(p.Paths.Masked)
 	c.Paths.ReadOnly = slices.Clone(p.Paths.ReadOnly)
+	c.Mounts.DenyHostPaths = slices.Clone(p.Mounts.DenyHostPaths)
+	c.Mounts.AllowHostPathPrefixes = slices.Clone(p.Mounts.AllowHostPathPrefixes)
+	c.Devices.Allowed = slices.Clone(p.Devices.Allowed)
 	return &c
 }

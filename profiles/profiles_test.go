@@ -83,6 +83,7 @@ func TestBuiltinStrictness(t *testing.T) {
 				{"seccomp.native_arch_only", lo.Seccomp.NativeArchOnly, hi.Seccomp.NativeArchOnly},
 				{"namespaces.deny_host", lo.Namespaces.DenyHost, hi.Namespaces.DenyHost},
 				{"namespaces.deny_privileged", lo.Namespaces.DenyPrivileged, hi.Namespaces.DenyPrivileged},
+				{"mounts.standard_filesystems_only", lo.Mounts.StandardFilesystemsOnly, hi.Mounts.StandardFilesystemsOnly},
 			} {
 				if b.lo && !b.hi {
 					t.Errorf("%s: %s has it, %s does not", b.what, lo.Name, hi.Name)
@@ -91,6 +92,21 @@ func TestBuiltinStrictness(t *testing.T) {
 			for _, p := range lo.Paths.Masked {
 				if !slices.Contains(hi.Paths.Masked, p) {
 					t.Errorf("%s masks %s, %s does not", lo.Name, p, hi.Name)
+				}
+			}
+			for _, p := range lo.Mounts.DenyHostPaths {
+				if !slices.ContainsFunc(hi.Mounts.DenyHostPaths, func(d string) bool { return p == d || strings.HasPrefix(p, d+"/") && d != "/" }) {
+					t.Errorf("%s denies host path %s, %s does not", lo.Name, p, hi.Name)
+				}
+			}
+			for _, p := range hi.Mounts.AllowHostPathPrefixes {
+				if !slices.Contains(lo.Mounts.AllowHostPathPrefixes, p) {
+					t.Errorf("%s allows host paths under %s, %s does not", hi.Name, p, lo.Name)
+				}
+			}
+			for _, d := range hi.Devices.Allowed {
+				if !slices.Contains(lo.Devices.Allowed, d) {
+					t.Errorf("%s allows device %s, %s does not", hi.Name, d, lo.Name)
 				}
 			}
 		})
@@ -437,6 +453,55 @@ func TestLoadDirs(t *testing.T) {
 	big := writeFiles(t, map[string]string{"big.toml": "name = \"big\"\n#" + strings.Repeat("x", maxFileSize) + "\n"})
 	if _, err := Load(big); !errors.Is(err, ErrInvalidProfile) {
 		t.Errorf("big file: %v", err)
+	}
+}
+
+// TestBuiltinHostPaths: every built-in profile denies at least these host
+// paths (each a way to the node's root seen or known: procfs and sysfs
+// (core_pattern), device nodes, the host's root, boot, the runtimes' and
+// the kubelet's state and sockets), and lets through what containerd's CRI
+// binds into a pod.
+func TestBuiltinHostPaths(t *testing.T) {
+	for _, name := range Builtin().Names() {
+		p, _ := Builtin().Get(name)
+		for _, d := range []string{"/", "/proc", "/sys", "/dev", "/boot", "/etc", "/root", "/usr", "/run", "/var/run", "/var/lib/kubelet", "/var/lib/containerd", "/var/lib/docker"} {
+			if !slices.Contains(p.Mounts.DenyHostPaths, d) {
+				t.Errorf("%s does not deny %s", name, d)
+			}
+		}
+		for _, a := range []string{"/var/lib/kubelet/pods/{pod-uid}/", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/{sandbox-id}/", "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/{sandbox-id}/"} {
+			if !slices.Contains(p.Mounts.AllowHostPathPrefixes, a) {
+				t.Errorf("%s does not allow %s", name, a)
+			}
+		}
+		if !p.Mounts.StandardFilesystemsOnly || len(p.Devices.Allowed) != 0 {
+			t.Errorf("%s: mounts %+v devices %+v", name, p.Mounts, p.Devices)
+		}
+	}
+	r, _ := Builtin().Get("restricted")
+	for _, d := range []string{"/home", "/var/log", "/lib", "/bin", "/sbin", "/lib64"} {
+		if !slices.Contains(r.Mounts.DenyHostPaths, d) {
+			t.Errorf("restricted does not deny %s", d)
+		}
+	}
+}
+
+func TestParseDevice(t *testing.T) {
+	for in, want := range map[string]Device{
+		"c 1:3":       {'c', 1, 3},
+		"c 195:*":     {'c', 195, -1},
+		"b 8:16":      {'b', 8, 16},
+		"c 4095:0":    {'c', 4095, 0},
+		"b 0:1048575": {'b', 0, 1048575},
+	} {
+		if got, err := ParseDevice(in); err != nil || got != want {
+			t.Errorf("ParseDevice(%q) = %+v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "c", "c 1", "c *:*", "c *:3", "a 1:3", "p 1:3", "c 1:3 rwm", "c -1:3", "c 1:-1", "c 1:1048576", "c +1:3", " c 1:3", "c  1:3"} {
+		if _, err := ParseDevice(in); err == nil {
+			t.Errorf("ParseDevice(%q) accepted", in)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -176,7 +177,98 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 			}
 		}
 	}
+
+	seen = map[string]bool{}
+	for _, d := range p.Mounts.DenyHostPaths {
+		switch {
+		case !isCleanAbs(d):
+			v.addf("mounts.deny_host_paths", d, "host path %q must be absolute and clean", d)
+		case seen[d]:
+			v.addf("mounts.deny_host_paths", d, "host path %q is listed twice", d)
+		}
+		seen[d] = true
+	}
+	seen = map[string]bool{}
+	for _, a := range p.Mounts.AllowHostPathPrefixes {
+		if err := checkHostPathPrefix(a); err != nil {
+			v.addf("mounts.allow_host_path_prefixes", a, "%v", err)
+		} else if seen[a] {
+			v.addf("mounts.allow_host_path_prefixes", a, "host path prefix %q is listed twice", a)
+		}
+		seen[a] = true
+	}
+
+	seen = map[string]bool{}
+	for _, d := range p.Devices.Allowed {
+		if _, err := ParseDevice(d); err != nil {
+			v.addf("devices.allowed", d, "%v", err)
+		} else if seen[d] {
+			v.addf("devices.allowed", d, "device %q is listed twice", d)
+		}
+		seen[d] = true
+	}
 	return v.errs
+}
+
+// checkHostPathPrefix checks an entry of mounts.allow_host_path_prefixes:
+// a clean absolute path other than "/", optionally ending in "/", whose
+// elements are names or whole placeholders.
+func checkHostPathPrefix(a string) error {
+	base := strings.TrimSuffix(a, "/")
+	if !isCleanAbs(base) || base == "/" || base == "" {
+		return fmt.Errorf("host path prefix %q must be absolute, clean (a trailing \"/\" aside) and not /", a)
+	}
+	for _, e := range strings.Split(base[1:], "/") {
+		if strings.ContainsAny(e, "{}") && e != HostPathPodUID && e != HostPathSandboxID {
+			return fmt.Errorf("host path prefix %q: element %q: a placeholder (%s or %s) must be a whole path element", a, e, HostPathPodUID, HostPathSandboxID)
+		}
+	}
+	return nil
+}
+
+// Device is one entry of devices.allowed.
+type Device struct {
+	// Type is 'c' (character) or 'b' (block).
+	Type byte
+	// Major and Minor are the device numbers; Minor -1 means any.
+	Major, Minor int64
+}
+
+// Device numbers: the kernel's dev_t holds a 12-bit major, a 20-bit minor.
+const (
+	maxMajor = 1<<12 - 1
+	maxMinor = 1<<20 - 1
+)
+
+// ParseDevice parses an entry of devices.allowed: "c MAJOR:MINOR" or
+// "b MAJOR:MINOR", MINOR a number or "*". A wildcard major is refused: it
+// is every device of the type, which is what the rule exists to prevent.
+func ParseDevice(s string) (Device, error) {
+	bad := func(why string) (Device, error) {
+		return Device{}, fmt.Errorf("device %q %s (write \"c MAJOR:MINOR\" or \"b MAJOR:MINOR\", MINOR may be \"*\")", s, why)
+	}
+	typ, nums, ok := strings.Cut(s, " ")
+	if !ok || typ != "c" && typ != "b" {
+		return bad("has no type c or b")
+	}
+	maj, min, ok := strings.Cut(nums, ":")
+	if !ok {
+		return bad("has no MAJOR:MINOR")
+	}
+	if maj == "*" {
+		return bad("has a wildcard major, which would allow every device of the type")
+	}
+	d := Device{Type: typ[0], Minor: -1}
+	var err error
+	if d.Major, err = strconv.ParseInt(maj, 10, 64); err != nil || d.Major < 0 || d.Major > maxMajor || maj != strconv.FormatInt(d.Major, 10) {
+		return bad("has no valid major number")
+	}
+	if min != "*" {
+		if d.Minor, err = strconv.ParseInt(min, 10, 64); err != nil || d.Minor < 0 || d.Minor > maxMinor || min != strconv.FormatInt(d.Minor, 10) {
+			return bad("has no valid minor number")
+		}
+	}
+	return d, nil
 }
 
 func isCleanAbs(p string) bool {
