@@ -13,9 +13,10 @@ import (
 // not make safe is refused with a *RefusalError (errors.Is ErrRefused).
 //
 // Refusals come first, on the spec as it came: fd hygiene, hooks, host
-// namespaces and privileged specs, run-as-non-root. Then the rewrites, each
-// monotonic (it only ever tightens): capabilities, no_new_privileges,
-// rootfs, pids, masked paths, annotations, AppArmor, rlimits, and seccomp
+// namespaces and privileged specs, host paths and kernel filesystems,
+// run-as-non-root. Then the rewrites, each monotonic (it only ever
+// tightens): capabilities, no_new_privileges, rootfs, read-only sysfs and
+// cgroup, pids, masked paths, annotations, AppArmor, rlimits, and seccomp
 // last since the default filter depends on the final capabilities. The
 // output must then pass Validate, or Harden fails: an output the engine
 // cannot vouch for is an error, never a silently weaker spec.
@@ -39,6 +40,9 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	if err := checkNamespaces(s, prof); err != nil {
 		return nil, nil, err
 	}
+	if err := checkMounts(s, prof); err != nil {
+		return nil, nil, err
+	}
 	if err := checkRunAsNonRoot(s.Process, prof); err != nil {
 		return nil, nil, err
 	}
@@ -50,6 +54,7 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	applyCapabilities(s.Process, nil, prof, r)
 	applyNoNewPrivs(s.Process, r)
 	applyRootfs(s, prof, r)
+	applyMountOptions(s, r)
 	applyPids(s.Linux, prof, r)
 	applyPaths(s.Linux, prof, r)
 	stripAnnotations(s, r)

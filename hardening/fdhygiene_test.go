@@ -131,7 +131,7 @@ func TestFDHygiene(t *testing.T) {
 			s.Mounts = append(s.Mounts,
 				specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"},
 				specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup"},
-				specs.Mount{Destination: "/x", Type: "overlay", Source: "overlay"})
+				specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue"})
 		}, ""},
 	}
 	for _, tt := range tests {

@@ -60,6 +60,7 @@ const (
 	RuleAppArmor     = "apparmor"
 	RuleRlimits      = "rlimits"
 	RuleSeccomp      = "seccomp"
+	RuleMounts       = "mounts"
 )
 
 // AppArmor modes, as Config.AppArmorMode takes them (the same strings as
