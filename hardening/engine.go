@@ -14,10 +14,11 @@ import (
 //
 // Refusals come first, on the spec as it came: fd hygiene, hooks, host
 // namespaces and privileged specs, host paths and kernel filesystems,
-// run-as-non-root. Then the rewrites, each monotonic (it only ever
-// tightens): capabilities, no_new_privileges, rootfs, read-only sysfs and
-// cgroup, pids, masked paths, annotations, AppArmor, rlimits, and seccomp
-// last since the default filter depends on the final capabilities. The
+// device access under deny_privileged, run-as-non-root. Then the rewrites,
+// each monotonic (it only ever tightens): capabilities, no_new_privileges,
+// rootfs, read-only sysfs and cgroup, devices, pids, masked paths,
+// annotations, AppArmor, rlimits, and seccomp last since the default
+// filter depends on the final capabilities. The
 // output must then pass Validate, or Harden fails: an output the engine
 // cannot vouch for is an error, never a silently weaker spec.
 func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
@@ -43,6 +44,9 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	if err := checkMounts(s, prof); err != nil {
 		return nil, nil, err
 	}
+	if err := checkDevices(s, prof); err != nil {
+		return nil, nil, err
+	}
 	if err := checkRunAsNonRoot(s.Process, prof); err != nil {
 		return nil, nil, err
 	}
@@ -55,6 +59,7 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	applyNoNewPrivs(s.Process, r)
 	applyRootfs(s, prof, r)
 	applyMountOptions(s, r)
+	applyDevices(s.Linux, prof, r)
 	applyPids(s.Linux, prof, r)
 	applyPaths(s.Linux, prof, r)
 	stripAnnotations(s, r)

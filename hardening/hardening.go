@@ -61,6 +61,7 @@ const (
 	RuleRlimits      = "rlimits"
 	RuleSeccomp      = "seccomp"
 	RuleMounts       = "mounts"
+	RuleDevices      = "devices"
 )
 
 // AppArmor modes, as Config.AppArmorMode takes them (the same strings as

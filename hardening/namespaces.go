@@ -18,8 +18,8 @@ import (
 // a type joins the runtime's, that is the host's.
 var hostShared = []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.NetworkNamespace}
 
-// checkNamespaces refuses host namespaces (DenyHost) and privileged specs
-// (DenyPrivileged).
+// checkNamespaces refuses host namespaces (DenyHost) and, under
+// DenyPrivileged, the full capability set (device access: devices.go).
 func checkNamespaces(s *specs.Spec, prof *profiles.Profile) error {
 	var l specs.Linux
 	if s.Linux != nil {
@@ -43,27 +43,8 @@ func checkNamespaces(s *specs.Spec, prof *profiles.Profile) error {
 		}
 	}
 	if prof.Namespaces.DenyPrivileged {
-		if l.Resources != nil {
-			if err := checkDevices(l.Resources.Devices, prof, "linux.resources.devices"); err != nil {
-				return err
-			}
-		}
 		if s.Process != nil && s.Process.Capabilities != nil && fullCapabilitySet(s.Process.Capabilities.Bounding) {
 			return refuse(RuleNamespaces, "process.capabilities.bounding", "holds every capability: privileged containers are refused under profile %s", prof.Name)
-		}
-	}
-	return nil
-}
-
-// checkDevices refuses "a *:* rwm" under DenyPrivileged: access to every
-// device node of the host, disks and /dev/mem included.
-func checkDevices(devices []specs.LinuxDeviceCgroup, prof *profiles.Profile, field string) error {
-	if !prof.Namespaces.DenyPrivileged {
-		return nil
-	}
-	for _, d := range devices {
-		if d.Allow && (d.Type == "" || d.Type == "a") && wildcard(d.Major) && wildcard(d.Minor) {
-			return refuse(RuleNamespaces, field, "allows all devices: privileged containers are refused under profile %s", prof.Name)
 		}
 	}
 	return nil
@@ -91,8 +72,6 @@ func hostNamespacePath(p string) bool {
 	}
 	return elems[2] == "ns" || elems[2] == "task" && len(elems) >= 5 && elems[4] == "ns"
 }
-
-func wildcard(n *int64) bool { return n == nil || *n == -1 }
 
 // allCaps are the capabilities every kernel this shim supports has
 // (CAP_CHOWN .. CAP_AUDIT_READ, Linux 3.16). containerd and Docker build a

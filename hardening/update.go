@@ -35,7 +35,8 @@ var unifiedUpdatePrefixes = []string{"cpu.", "cpuset.", "memory.", "io.", "huget
 //     spec's original limit (see Running), which is kept at the ceiling;
 //     a missing pids limit stays missing (runc keeps the current one);
 //   - unified entries outside cpu/cpuset/memory/io/hugetlb are refused;
-//   - a device grant the profile refuses at create is refused here too.
+//   - a device rule granting beyond the profile's devices (an allow-all, a
+//     class, a disk) is refused, under every profile.
 func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.LinuxResources, *Report, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, nil, err
@@ -44,7 +45,10 @@ func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.Linu
 		return nil, nil, refuse(RuleSpec, "resources", "malformed update: no resources")
 	}
 	prof := cfg.Profile
-	if err := checkDevices(r.Devices, prof, "resources.devices"); err != nil {
+	// runc update ignores device rules today; nothing says it always will.
+	// An update cannot be de-privileged like a spec (its rules amend a list
+	// it does not see), so it is refused under every profile.
+	if err := checkDeviceRules(r.Devices, newDevicePolicy(prof), "resources.devices", "an update may grant no device beyond profile "+prof.Name+"'s"); err != nil {
 		return nil, nil, err
 	}
 	keys := make([]string, 0, len(r.Unified))

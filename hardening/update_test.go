@@ -9,7 +9,9 @@ import (
 func TestHardenUpdate(t *testing.T) {
 	i64 := func(v int64) *int64 { return &v }
 	mem := int64(1 << 30)
-	pids := func(v int64) *specs.LinuxResources { return &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(v)}} }
+	pids := func(v int64) *specs.LinuxResources {
+		return &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(v)}}
+	}
 	// restricted limits pids to 1024.
 	tests := []struct {
 		name    string
@@ -32,7 +34,10 @@ func TestHardenUpdate(t *testing.T) {
 		{"unified pids.max refused", &specs.LinuxResources{Unified: map[string]string{"pids.max": "20"}}, Running{}, nil, 0, RulePids},
 		{"unified cgroup.procs refused", &specs.LinuxResources{Unified: map[string]string{"cgroup.procs": "1"}}, Running{}, nil, 0, RuleSpec},
 		{"unified memory.high kept", &specs.LinuxResources{Unified: map[string]string{"memory.high": "1G"}}, Running{}, nil, 0, ""},
-		{"all devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, Running{}, nil, 0, RuleNamespaces},
+		{"all devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}, Running{}, nil, 0, RuleDevices},
+		{"all block devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "b", Access: "rw"}}}, Running{}, nil, 0, RuleDevices},
+		{"a disk", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "b", Major: i64(8), Minor: i64(0), Access: "r"}}}, Running{}, nil, 0, RuleDevices},
+		{"deny and mknod kept", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Access: "m"}, {Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}}}, Running{}, nil, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,5 +73,11 @@ func TestHardenUpdate(t *testing.T) {
 	}
 	if _, _, err := HardenUpdate(nil, Running{}, cfgFor(t, "restricted")); err == nil {
 		t.Error("nil update accepted")
+	}
+	// Baseline de-privileges a spec, but cannot rewrite an update's rules
+	// (they amend a list it does not see): refused there too.
+	allDevices := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}
+	if _, _, err := HardenUpdate(allDevices, Running{}, cfgFor(t, "baseline")); refusal(t, err).Rule != RuleDevices {
+		t.Errorf("baseline: %v", err)
 	}
 }

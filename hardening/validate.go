@@ -9,7 +9,8 @@ import (
 // Validate checks that s satisfies everything Harden guarantees under
 // cfg: no refused shape (fd hygiene, hooks, host namespaces, privileged,
 // denied host paths, kernel filesystems out of place, uid 0 where non-root
-// is required), read-only sysfs and cgroup mounts, no_new_privileges, capabilities
+// is required), read-only sysfs and cgroup mounts, no device beyond the
+// profile's, no_new_privileges, capabilities
 // within the profile's ceiling (and not nil, which runc reads as "keep
 // all"), the AppArmor profile where it is enforced, a read-only rootfs
 // where the profile says, the pids limit, masked and read-only paths, no
@@ -34,6 +35,7 @@ func Validate(s *specs.Spec, cfg Config) error {
 		checkHooks(s.Hooks, cfg.AllowedHooks),
 		checkNamespaces(s, prof),
 		checkMountsHardened(s, prof),
+		checkDevicesHardened(s.Linux, prof),
 		checkProcess(s.Process, prof),
 		checkAppArmor(s.Process, &cfg),
 		checkRootfs(s, prof),
