@@ -15,10 +15,10 @@ import (
 // Refusals come first, on the spec as it came: fd hygiene, hooks, host
 // namespaces and privileged specs, host paths and kernel filesystems,
 // device access under deny_privileged, run-as-non-root. Then the rewrites,
-// each monotonic (it only ever tightens): capabilities, no_new_privileges,
-// rootfs, read-only sysfs and cgroup, devices, pids, masked paths,
-// annotations, AppArmor, rlimits, and seccomp last since the default
-// filter depends on the final capabilities. The
+// each monotonic (it only ever tightens): capabilities (and the scheduling
+// they allow), no_new_privileges, rootfs, read-only sysfs and cgroup,
+// devices, pids, masked paths, annotations, AppArmor, rlimits, and seccomp
+// last since the default filter depends on the final capabilities. The
 // output must then pass Validate, or Harden fails: an output the engine
 // cannot vouch for is an error, never a silently weaker spec.
 func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
@@ -56,6 +56,9 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 		r.change(RuleSpec, "linux", "nil", "{}")
 	}
 	applyCapabilities(s.Process, nil, prof, r)
+	if err := checkScheduling(s.Process); err != nil {
+		return nil, nil, err
+	}
 	applyNoNewPrivs(s.Process, r)
 	applyRootfs(s, prof, r)
 	applyMountOptions(s, r)
@@ -86,9 +89,11 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 // way back to all of them unless it is hardened the same way. The process
 // gets no capability beyond the container's init process (set by set) nor
 // the profile's ceiling, no_new_privileges, the container's AppArmor
-// profile, the same run-as-non-root, fd hygiene (CVE-2024-21626 came
-// through `runc exec --cwd` as much as through the init process) and
-// rlimit rules. The profile may deny exec altogether.
+// profile and SELinux label, no group, rlimit or lower OOM score beyond the
+// init process's (exec.go), the same run-as-non-root, scheduling (no
+// real-time policy or I/O class the capabilities do not allow), fd hygiene
+// (CVE-2024-21626 came through `runc exec --cwd` as much as through the
+// init process) and rlimit rules. The profile may deny exec altogether.
 func HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Process, *Report, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, nil, err
@@ -121,7 +126,13 @@ func HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Pro
 	if cfg.Backend == BackendGVisor {
 		r.gap(RuleAppArmor, "not enforced: gVisor ignores AppArmor")
 	}
+	if err := pinExec(out, container.Process, r); err != nil {
+		return nil, nil, err
+	}
 	applyNoCoreDumps(out, prof, r)
+	if err := checkScheduling(out); err != nil {
+		return nil, nil, err
+	}
 
 	if err := validateExec(out, container, &cfg); err != nil {
 		return nil, nil, fmt.Errorf("failed to validate hardened exec process: %w", err)

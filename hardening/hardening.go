@@ -62,6 +62,7 @@ const (
 	RuleSeccomp      = "seccomp"
 	RuleMounts       = "mounts"
 	RuleDevices      = "devices"
+	RuleScheduler    = "scheduler"
 )
 
 // AppArmor modes, as Config.AppArmorMode takes them (the same strings as

@@ -81,5 +81,8 @@ func checkProcess(p *specs.Process, prof *profiles.Profile) error {
 			return refuse(RuleRlimits, "process.rlimits", "no %s limit under profile %s", rlimitCore, prof.Name)
 		}
 	}
-	return checkCapabilities(p.Capabilities, prof)
+	if err := checkCapabilities(p.Capabilities, prof); err != nil {
+		return err
+	}
+	return checkScheduling(p)
 }

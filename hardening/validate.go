@@ -10,7 +10,7 @@ import (
 // cfg: no refused shape (fd hygiene, hooks, host namespaces, privileged,
 // denied host paths, kernel filesystems out of place, uid 0 where non-root
 // is required), read-only sysfs and cgroup mounts, no device beyond the
-// profile's, no_new_privileges, capabilities
+// profile's, scheduling within the capabilities, no_new_privileges, capabilities
 // within the profile's ceiling (and not nil, which runc reads as "keep
 // all"), the AppArmor profile where it is enforced, a read-only rootfs
 // where the profile says, the pids limit, masked and read-only paths, no
@@ -71,5 +71,5 @@ func validateExec(p *specs.Process, container *specs.Spec, cfg *Config) error {
 	if p.ApparmorProfile != container.Process.ApparmorProfile {
 		return refuse(RuleAppArmor, "process.apparmorProfile", "differs from the container's")
 	}
-	return nil
+	return checkExecPinned(p, container.Process)
 }
