@@ -11,9 +11,10 @@ import (
 )
 
 // goldenSpecs are the inputs of the golden files: containerd's default spec
-// (what `ctr run` starts from) and one as containerd's CRI builds it for a
-// Kubernetes pod.
-var goldenSpecs = []string{"containerd-default", "cri-container"}
+// (what `ctr run` starts from), one as containerd's CRI builds it for a
+// Kubernetes pod, and a privileged one (de-privileged by baseline, refused
+// by the others).
+var goldenSpecs = []string{"containerd-default", "cri-container", "cri-privileged"}
 
 // golden is what a golden file holds: the hardened spec and the report, or
 // the refusal.

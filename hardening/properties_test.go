@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // The engine's properties, checked over every test spec (and variants of
@@ -66,6 +69,8 @@ func checkProperties(t *testing.T, in *specs.Spec, cfg Config) {
 		t.Fatalf("output fails validation: %v", err)
 	}
 	checkMonotonic(t, in, out)
+	checkDevicesMonotonic(t, in, out)
+	checkHostAccess(t, out, cfg.Profile)
 	again, rep2, err := Harden(out, cfg)
 	if err != nil {
 		t.Fatalf("hardening the output again fails: %v", err)
@@ -229,6 +234,141 @@ func blockedUnconditionally(sc *specs.LinuxSeccomp, n string) bool {
 	return denies(sc.DefaultAction) && !listed
 }
 
+// checkHostAccess checks, independently of the rules' own code, what a
+// hardened spec lets reach the host (the built-in profiles allow no device
+// beyond containerd's defaults):
+//   - no device rule allows every device, a whole class, or a block device,
+//     and no linux.devices node is a block device;
+//   - no mount's host source is one of the profile's denied paths, under
+//     one or above one, unless it lies in the pod's own CRI/kubelet files;
+//   - no proc, sysfs, cgroup, mqueue or devpts filesystem outside its place;
+//     sysfs and cgroup mounts are read-only;
+//   - no real-time scheduling or negative nice without CAP_SYS_NICE, no
+//     real-time I/O class without CAP_SYS_ADMIN.
+func checkHostAccess(t *testing.T, out *specs.Spec, prof *profiles.Profile) {
+	t.Helper()
+	if out.Linux.Resources != nil {
+		for _, d := range out.Linux.Resources.Devices {
+			if !d.Allow {
+				continue
+			}
+			if d.Type == "" || d.Type == "a" {
+				t.Fatalf("device rule allows every device: %+v", d)
+			}
+			if strings.ContainsAny(d.Access, "rw") && (d.Major == nil || *d.Major < 0 || d.Type == "b") {
+				t.Fatalf("device rule allows a block device or a class: %s", ruleString(d))
+			}
+		}
+	}
+	for _, d := range []specs.LinuxDeviceCgroup{
+		{Type: "b", Major: i64p(8), Minor: i64p(0), Access: "r"},   // /dev/sda
+		{Type: "b", Major: i64p(254), Minor: i64p(0), Access: "w"}, // /dev/vda
+		{Type: "c", Major: i64p(1), Minor: i64p(1), Access: "r"},   // /dev/mem
+		{Type: "c", Major: i64p(1), Minor: i64p(11), Access: "r"},  // /dev/kmsg
+	} {
+		if emulateDevices(out.Linux.Resources.Devices).grants(d) {
+			t.Fatalf("device rules grant %s", ruleString(d))
+		}
+	}
+	for _, d := range out.Linux.Devices {
+		if d.Type == "b" || d.Type == "c" && d.Major == 1 && (d.Minor == 1 || d.Minor == 2 || d.Minor == 4 || d.Minor == 11) {
+			t.Fatalf("linux.devices has %s", d.Path)
+		}
+	}
+	allowed := func(src string) bool {
+		for _, a := range prof.Mounts.AllowHostPathPrefixes {
+			a = strings.ReplaceAll(a, profiles.HostPathPodUID, out.Annotations[annotationSandboxUID])
+			a = strings.ReplaceAll(a, profiles.HostPathSandboxID, out.Annotations[annotationSandboxID])
+			if strings.Contains(a, "//") {
+				continue // a placeholder without a value
+			}
+			if strings.HasSuffix(a, "/") && strings.HasPrefix(src, a) && src != a || !strings.HasSuffix(a, "/") && (src == a || strings.HasPrefix(src, a+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	hostPaths := []string{}
+	if strings.HasPrefix(out.Root.Path, "/") {
+		hostPaths = append(hostPaths, out.Root.Path)
+	}
+	for _, m := range out.Mounts {
+		if isBind(m) || strings.HasPrefix(m.Source, "/") {
+			hostPaths = append(hostPaths, m.Source)
+		}
+	}
+	for _, src := range hostPaths {
+		src = path.Clean(src)
+		if allowed(src) {
+			continue
+		}
+		for _, d := range prof.Mounts.DenyHostPaths {
+			if src == d || src == "/" || d != "/" && strings.HasPrefix(src, d+"/") || strings.HasPrefix(d, src+"/") {
+				t.Fatalf("host path %s reaches denied %s", src, d)
+			}
+		}
+	}
+	for _, m := range out.Mounts {
+		if isBind(m) {
+			continue
+		}
+		if place, ok := map[string]string{"proc": "/proc", "sysfs": "/sys", "cgroup": "/sys/fs/cgroup", "cgroup2": "/sys/fs/cgroup", "mqueue": "/dev/mqueue", "devpts": "/dev/pts"}[m.Type]; ok && path.Clean(m.Destination) != place {
+			t.Fatalf("%s mounted at %s", m.Type, m.Destination)
+		}
+		if (m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2") && (!slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "rw")) {
+			t.Fatalf("%s at %s is writable: %v", m.Type, m.Destination, m.Options)
+		}
+	}
+	checkProcessPriority(t, out.Process)
+}
+
+// checkProcessPriority: no scheduling beyond the bounding set.
+func checkProcessPriority(t *testing.T, p *specs.Process) {
+	t.Helper()
+	nice := p.Capabilities != nil && slices.Contains(p.Capabilities.Bounding, "CAP_SYS_NICE")
+	admin := p.Capabilities != nil && slices.Contains(p.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	if sc := p.Scheduler; sc != nil && !nice && (sc.Nice < 0 || sc.Policy == specs.SchedFIFO || sc.Policy == specs.SchedRR || sc.Policy == specs.SchedDeadline) {
+		t.Fatalf("scheduler %+v without CAP_SYS_NICE", sc)
+	}
+	if io := p.IOPriority; io != nil && io.Class == specs.IOPRIO_CLASS_RT && !admin {
+		t.Fatal("real-time I/O class without CAP_SYS_ADMIN")
+	}
+}
+
+// checkDevicesMonotonic: the output's device rules grant nothing the
+// input's did not (runc's own appended rules count for both).
+func checkDevicesMonotonic(t *testing.T, in, out *specs.Spec) {
+	t.Helper()
+	var inRules, outRules []specs.LinuxDeviceCgroup
+	if in.Linux != nil && in.Linux.Resources != nil {
+		inRules = in.Linux.Resources.Devices
+	}
+	if out.Linux.Resources != nil {
+		outRules = out.Linux.Resources.Devices
+	}
+	gi, go_ := emulateDevices(inRules), emulateDevices(outRules)
+	probes := slices.Clone(containerdDefaultDevices)
+	for _, r := range inRules {
+		if (r.Type == "c" || r.Type == "b") && r.Access != "" {
+			probes = append(probes, specs.LinuxDeviceCgroup{Type: r.Type, Major: r.Major, Minor: r.Minor, Access: r.Access})
+		}
+	}
+	for _, d := range probes {
+		if go_.grants(d) && !gi.grants(d) {
+			t.Fatalf("device rules grant %s, which the input's did not", ruleString(d))
+		}
+	}
+	if in.Linux != nil {
+		for _, d := range out.Linux.Devices {
+			if !slices.ContainsFunc(in.Linux.Devices, func(i specs.LinuxDevice) bool {
+				return i.Path == d.Path && i.Type == d.Type && i.Major == d.Major && i.Minor == d.Minor
+			}) {
+				t.Fatalf("device node %s added", d.Path)
+			}
+		}
+	}
+}
+
 // variants derives specs from a test spec that exercise the rules.
 func variants(s *specs.Spec) map[string]*specs.Spec {
 	out := map[string]*specs.Spec{"as is": s}
@@ -281,6 +421,42 @@ func variants(s *specs.Spec) map[string]*specs.Spec {
 		v.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_CORE", Hard: 100, Soft: 10}, {Type: "RLIMIT_NOFILE", Hard: 10, Soft: 10}}
 	})
 	add("non-root", func(v *specs.Spec) { v.Process.User.UID = 1234 })
+	// Privileged as containerd's CRI writes it: every device, host nodes,
+	// writable sysfs and cgroup.
+	add("privileged devices", func(v *specs.Spec) {
+		if v.Linux.Resources == nil {
+			v.Linux.Resources = &specs.LinuxResources{}
+		}
+		v.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}, {Allow: true, Type: "c", Major: i64(195), Minor: i64(0), Access: "rw"}}
+		v.Linux.Devices = []specs.LinuxDevice{
+			{Path: "/dev/vda", Type: "b", Major: 254}, {Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11},
+			{Path: "/dev/null", Type: "c", Major: 1, Minor: 3}, {Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200},
+		}
+		v.Mounts = append(v.Mounts,
+			specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "rw"}},
+			specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "rw"}})
+	})
+	add("device classes", func(v *specs.Spec) {
+		v.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Access: "rwm"},
+			{Allow: true, Type: "b", Access: "rwm"}, {Allow: true, Type: "c", Major: i64(-1), Access: "rw"}, {Allow: true, Type: "c", Major: i64(1), Minor: i64(1), Access: "r"}}}
+	})
+	add("host paths", func(v *specs.Spec) {
+		v.Mounts = append(v.Mounts, specs.Mount{Destination: "/hostproc", Type: "bind", Source: "/proc", Options: []string{"rbind"}})
+	})
+	add("pod's own volume", func(v *specs.Spec) {
+		if v.Annotations == nil {
+			v.Annotations = map[string]string{}
+		}
+		v.Annotations[annotationSandboxUID] = "u-1"
+		v.Mounts = append(v.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/var/lib/kubelet/pods/u-1/volumes/x", Options: []string{"rbind"}})
+	})
+	add("second procfs", func(v *specs.Spec) {
+		v.Mounts = append(v.Mounts, specs.Mount{Destination: "/p2", Type: "proc", Source: "proc"})
+	})
+	add("priority", func(v *specs.Spec) {
+		v.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedOther, Nice: -20}
+		v.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_RT}
+	})
 	return out
 }
 
@@ -411,7 +587,8 @@ func FuzzHardenFields(f *testing.F) {
 		s.Process.Cwd = cwd
 		s.Process.Args = append([]string{arg0}, s.Process.Args...)
 		s.Process.Env = append(s.Process.Env, "LD_LIBRARY_PATH="+envVal, "PATH="+envVal)
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: mountDest, Source: mountSrc, Type: []string{"bind", "tmpfs", "proc"}[int(sel)%3]})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: mountDest, Source: mountSrc, Type: []string{"bind", "tmpfs", "proc", "sysfs", "cgroup", "ext4"}[int(sel)%6],
+			Options: [][]string{nil, {"rw"}, {"ro", "rw"}, {"rbind"}}[int(argIdx)%4]})
 		var set []string
 		for i, c := range capNames {
 			if caps&(1<<uint(i%64)) != 0 {
@@ -423,6 +600,23 @@ func FuzzHardenFields(f *testing.F) {
 			s.Linux = &specs.Linux{}
 		}
 		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}
+		// Device rules and nodes from the capability bits' high end.
+		devTypes := []string{"", "a", "b", "c", "x"}
+		for i := range int(caps>>60) % 4 {
+			var major, minor *int64
+			if caps&(1<<(40+i)) != 0 {
+				major = i64p(int64(caps>>(44+i*2)) % 12)
+			}
+			if caps&(1<<(50+i)) != 0 {
+				minor = i64p(int64(caps>>(52+i*2)) % 12)
+			}
+			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{
+				Allow: caps&(1<<(56+i)) != 0, Type: devTypes[int(caps>>(30+i*3))%len(devTypes)], Major: major, Minor: minor,
+				Access: []string{"rwm", "r", "m", ""}[int(argIdx>>4)%4]})
+		}
+		if nsMask&0x40 != 0 {
+			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/x", Type: devTypes[int(argIdx)%len(devTypes)], Major: int64(argIdx % 12), Minor: int64(nsMask % 12)})
+		}
 		s.Root.Readonly = ro
 		if defAct%10 == 0 {
 			s.Linux.Seccomp = nil

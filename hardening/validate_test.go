@@ -46,6 +46,24 @@ func TestValidate(t *testing.T) {
 		{"hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/x"}}} }, RuleHooks},
 		{"cwd", func(s *specs.Spec) { s.Process.Cwd = "/proc/self/cwd" }, RuleFDHygiene},
 		{"host network", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] }, RuleNamespaces},
+		{"writable sysfs", func(s *specs.Spec) {
+			for i := range s.Mounts {
+				if s.Mounts[i].Type == "sysfs" {
+					s.Mounts[i].Options = append(s.Mounts[i].Options, "rw")
+				}
+			}
+		}, RuleMounts},
+		{"second procfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/p2", Type: "proc", Source: "proc"})
+		}, RuleMounts},
+		{"host /proc", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/hostproc", Type: "bind", Source: "/proc", Options: []string{"rbind"}})
+		}, RuleMounts},
+		{"all devices", func(s *specs.Spec) {
+			s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		}, RuleDevices},
+		{"a disk node", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}} }, RuleDevices},
+		{"real-time scheduling", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedFIFO, Priority: 1} }, RuleScheduler},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
