@@ -142,9 +142,35 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 		ns = append(ns, "host pid/ipc/network namespaces refused")
 	}
 	if p.Namespaces.DenyPrivileged {
-		ns = append(ns, "privileged (all devices, full capability set) refused")
+		ns = append(ns, "privileged (full capability set, devices beyond the allowed ones) refused")
 	}
-	row(tw, "namespaces", dash(strings.Join(ns, "; ")), "linux.namespaces, linux.resources.devices")
+	row(tw, "namespaces", dash(strings.Join(ns, "; ")), "linux.namespaces, process.capabilities")
+
+	mounts := "any host path may be mounted"
+	if len(p.Mounts.DenyHostPaths) > 0 {
+		mounts = "host paths refused (as, under or above): " + strings.Join(p.Mounts.DenyHostPaths, " ")
+		if len(p.Mounts.AllowHostPathPrefixes) > 0 {
+			mounts += "; except in: " + strings.Join(p.Mounts.AllowHostPathPrefixes, " ")
+		}
+	}
+	mounts += "; proc/sysfs/cgroup/mqueue/devpts only at their standard place, sysfs and cgroup read-only"
+	if p.Mounts.StandardFilesystemsOnly {
+		mounts += "; no filesystem but bind mounts, tmpfs and those"
+	}
+	row(tw, "mounts", mounts, "mounts, root.path")
+
+	devices := "containerd's defaults"
+	if len(p.Devices.Allowed) > 0 {
+		devices += " plus " + strings.Join(p.Devices.Allowed, ", ")
+	}
+	if p.Namespaces.DenyPrivileged {
+		devices += "; a spec asking for more (all devices, a class, a disk) is refused"
+	} else {
+		devices += "; more (all devices, a class, a disk) is removed: a privileged spec is de-privileged"
+	}
+	row(tw, "devices", devices, "linux.resources.devices, linux.devices")
+
+	row(tw, "scheduler", "real-time policies and negative nice need CAP_SYS_NICE, the real-time I/O class CAP_SYS_ADMIN", "process.scheduler, process.ioPriority, process.rlimits")
 
 	var proc []string
 	if p.Process.RunAsNonRoot {
@@ -156,7 +182,8 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 	if p.Process.NoCoreDumps {
 		proc = append(proc, "core dumps off (RLIMIT_CORE 0)")
 	}
-	row(tw, "process", dash(strings.Join(proc, "; ")), "process.user, process.rlimits, exec")
+	proc = append(proc, "exec'd processes pinned to the init process (capabilities, labels, groups, rlimits, OOM score)")
+	row(tw, "process", strings.Join(proc, "; "), "process.user, process.rlimits, exec")
 
 	runtime := "chosen by the policy's routes and annotations (runc by default)"
 	if p.Runtime == "gvisor" {
