@@ -322,6 +322,30 @@ func checkHostAccess(t *testing.T, out *specs.Spec, prof *profiles.Profile) {
 	checkProcessPriority(t, out.Process)
 }
 
+// checkExecWithinInit: an exec'd process gets no SELinux label, group,
+// lower OOM score, rlimit or scheduling beyond the container's init.
+func checkExecWithinInit(t *testing.T, p, init *specs.Process) {
+	t.Helper()
+	if p.SelinuxLabel != init.SelinuxLabel {
+		t.Fatalf("selinux label %q, the container's is %q", p.SelinuxLabel, init.SelinuxLabel)
+	}
+	for _, g := range append([]uint32{p.User.GID}, p.User.AdditionalGids...) {
+		if g != init.User.GID && !slices.Contains(init.User.AdditionalGids, g) {
+			t.Fatalf("group %d beyond the container's", g)
+		}
+	}
+	if init.OOMScoreAdj != nil && (p.OOMScoreAdj == nil || *p.OOMScoreAdj < *init.OOMScoreAdj) {
+		t.Fatalf("oom_score_adj %v below the container's %d", p.OOMScoreAdj, *init.OOMScoreAdj)
+	}
+	for _, rl := range p.Rlimits {
+		i := slices.IndexFunc(init.Rlimits, func(x specs.POSIXRlimit) bool { return x.Type == rl.Type })
+		if i < 0 || rl.Soft > init.Rlimits[i].Soft || rl.Hard > init.Rlimits[i].Hard {
+			t.Fatalf("%s soft=%d hard=%d beyond the container's", rl.Type, rl.Soft, rl.Hard)
+		}
+	}
+	checkProcessPriority(t, p)
+}
+
 // checkProcessPriority: no scheduling beyond the bounding set.
 func checkProcessPriority(t *testing.T, p *specs.Process) {
 	t.Helper()
@@ -521,6 +545,7 @@ func FuzzHardenExec(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"cwd":"/proc/self/fd/3","env":["LD_PRELOAD=/dev/fd/4"]}`), uint8(0))
+	f.Add([]byte(`{"cwd":"/","user":{"uid":101,"gid":0,"additionalGids":[0]},"selinuxLabel":"system_u:system_r:spc_t:s0","oomScoreAdj":-1000,"scheduler":{"policy":"SCHED_OTHER","nice":-20},"ioPriority":{"class":"IOPRIO_CLASS_RT"},"rlimits":[{"type":"RLIMIT_RTPRIO","hard":99,"soft":99}]}`), uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
 		var p specs.Process
 		if err := json.Unmarshal(data, &p); err != nil {
@@ -552,6 +577,7 @@ func FuzzHardenExec(f *testing.F) {
 		if !out.NoNewPrivileges || out.ApparmorProfile != container.Process.ApparmorProfile {
 			t.Fatal("nnp or apparmor not the container's")
 		}
+		checkExecWithinInit(t, out, container.Process)
 		again, rep, err := HardenExec(out, container, cfg)
 		if err != nil || len(rep.Changes) != 0 {
 			t.Fatalf("not idempotent: %v %+v", err, rep)
