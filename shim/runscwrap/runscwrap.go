@@ -1,0 +1,290 @@
+// Package runscwrap is the runsc wrapper: the OCI binary the shim hands the
+// runc shim code for a gVisor container (options.BinaryName).
+//
+// The runc shim code drives its OCI binary through go-runc, and the only
+// knob it has is the binary's path. gVisor needs two things that path alone
+// cannot give it:
+//
+//   - global flags: runsc ignores the spec's seccomp filter unless it is
+//     started with --oci-seccomp, and the node policy adds its own
+//     ([runtimes.gvisor] args: --platform, --network, ...);
+//   - stdio ownership for `runsc start`: go-runc reads the output of
+//     `start` through a pipe, and the gofer runsc starts for a pod's app
+//     container inherits that pipe, so the read never sees EOF and
+//     StartContainer hangs (seen with a goroutine dump of the shim).
+//
+// The wrapper is its own small binary (cmd/hardened-runsc), installed next
+// to the shim: go-runc runs it for every runsc call of a container (create,
+// start, state, kill, delete, ...), so what it costs at startup is paid
+// several times per container. It imports the standard library and
+// golang.org/x/sys only, and nothing here may pull in more: the shim's
+// binary starts in ~6 ms (containerd, gRPC and protobuf registrations), this
+// one in ~1 ms.
+//
+// The shim points BinaryName at a symlink to the wrapper binary named Name,
+// in a directory that also holds ConfigFile (runsc's path and flags). Every
+// subcommand but `start`, `kill` and a pod app container's `create` is a
+// plain execve of runsc with the flags inserted: same pid, same stdio, no
+// extra process. `start` runs runsc with its stdout/stderr on memory files
+// and relays them once runsc exits.
+package runscwrap
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Name is the wrapper's name: its binary's and the symlink's the shim
+// creates for each runsc configuration.
+const Name = "hardened-runsc"
+
+// ConfigFile is the wrapper's configuration, next to its symlink.
+const ConfigFile = "runsc.json"
+
+// Config is the wrapper's configuration.
+type Config struct {
+	// Path is runsc's absolute path.
+	Path string `json:"path"`
+	// Args are global flags inserted before go-runc's arguments.
+	Args []string `json:"args,omitempty"`
+}
+
+// IsWrapper reports whether argv0 names the wrapper (its symlink or its
+// binary).
+func IsWrapper(argv0 string) bool {
+	return filepath.Base(argv0) == Name
+}
+
+// Main runs the wrapper with os.Args and exits.
+func Main() {
+	os.Exit(Run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Run runs the wrapper and returns its exit status. argv[0] must be the
+// path of the symlink the shim created: its directory holds ConfigFile.
+func Run(argv []string, stdin, stdout, stderr *os.File) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return 127
+	}
+	self := argv[0]
+	if !filepath.IsAbs(self) {
+		p, err := exec.LookPath(self)
+		if err != nil {
+			return fail(fmt.Errorf("failed to locate the wrapper's directory: %w", err))
+		}
+		self = p
+	}
+	cfg, err := ReadConfig(filepath.Dir(self))
+	if err != nil {
+		return fail(err)
+	}
+	if len(argv) > 1 && argv[1] == waitFlag {
+		return runWaiter(cfg, argv[2:], stderr)
+	}
+	args := runscArgv(cfg, argv[1:])
+	switch sub, subArgs := splitSubcommand(argv[1:]); {
+	case sub == "start":
+		return runStart(args, stdin, stdout, stderr)
+	case sub == "kill":
+		return runKill(args, stdin, stdout, stderr)
+	case sub == "create" && isSubcontainer(flagValue(subArgs, "bundle")):
+		return runCreateSubcontainer(self, cfg, argv[1:], stdin, stdout, stderr)
+	}
+	// execve keeps the pid go-runc waits on and passes stdio as is.
+	return fail(syscall.Exec(cfg.Path, args, os.Environ()))
+}
+
+// runStart runs `runsc ... start` with stdout and stderr on memory files,
+// not on the pipes go-runc gave us: processes runsc leaves behind (the
+// gofer of a pod's app container) inherit runsc's stdio, and a pipe they
+// hold open keeps go-runc's read from ever ending.
+func runStart(args []string, stdin, stdout, stderr *os.File) int {
+	code, out, errOut, err := runCaptured(args, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return 127
+	}
+	_, _ = stdout.Write(out)
+	_, _ = stderr.Write(errOut)
+	return code
+}
+
+// runscNotRunning are runsc's words for a container or sandbox that has
+// stopped ("sandbox is not running", "cannot signal container "x" in state
+// stopped").
+var runscNotRunning = []string{"is not running", "in state stopped", "not running"}
+
+// runKill runs `runsc kill` and words a kill of a stopped container the
+// way runc does ("container not running"): the runc shim code treats that
+// as "already exited" (NotFound), anything else as a failed kill. Without
+// it, CRI's handling of a gVisor pod sandbox's exit (which kills it again)
+// fails with "sandbox is not running" and StopPodSandbox never succeeds.
+func runKill(args []string, stdin, stdout, stderr *os.File) int {
+	code, out, errOut, err := runCaptured(args, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return 127
+	}
+	_, _ = stdout.Write(out)
+	_, _ = stderr.Write(errOut)
+	if code != 0 {
+		text := strings.ToLower(string(out) + string(errOut))
+		for _, w := range runscNotRunning {
+			if strings.Contains(text, w) {
+				fmt.Fprintln(stderr, "container not running")
+				break
+			}
+		}
+	}
+	return code
+}
+
+// runCaptured runs argv with stdout and stderr on memory files and returns
+// its exit code and output.
+func runCaptured(args []string, stdin *os.File) (code int, out, errOut []byte, err error) {
+	outf, err := memFile("runsc-stdout")
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer outf.Close()
+	errf, err := memFile("runsc-stderr")
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer errf.Close()
+
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin = stdin
+	cmd.Stdout = outf
+	cmd.Stderr = errf
+	// go-runc kills us with SIGKILL when its context ends; take runsc along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runErr := cmd.Run()
+	var msg bytes.Buffer
+	code = exitCode(runErr, &msg, args[0])
+	return code, readAll(outf), append(readAll(errf), msg.Bytes()...), nil
+}
+
+func memFile(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create memfd: %w", err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func readAll(f *os.File) []byte {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(f)
+	return b
+}
+
+// runscArgv builds runsc's argv: the configured global flags, with
+// --oci-seccomp always among them, then go-runc's arguments unchanged
+// (its own global flags, the subcommand and its arguments). Global flags
+// must precede the subcommand, and go-runc's arguments start with its
+// global flags, so inserting right after argv[0] is always in place.
+func runscArgv(cfg Config, goRuncArgs []string) []string {
+	argv := make([]string, 0, 2+len(cfg.Args)+len(goRuncArgs))
+	argv = append(argv, cfg.Path)
+	if !slices.ContainsFunc(cfg.Args, isOCISeccompFlag) {
+		argv = append(argv, "--oci-seccomp")
+	}
+	argv = append(argv, cfg.Args...)
+	return append(argv, goRuncArgs...)
+}
+
+// goRuncValueFlags are the global flags go-runc passes with their value as
+// the next argument.
+var goRuncValueFlags = map[string]bool{"root": true, "log": true, "log-format": true}
+
+// splitSubcommand returns the runsc subcommand in go-runc's arguments (the
+// first argument that is neither a flag nor a flag's value) and the
+// arguments after it.
+func splitSubcommand(args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a, args[i+1:]
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if goRuncValueFlags[name] {
+			i++
+		}
+	}
+	return "", nil
+}
+
+// flagValue returns the value of flag name ("--name v" or "--name=v") in
+// args, "" if absent.
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		n, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if n != name {
+			continue
+		}
+		if hasValue {
+			return v
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func isOCISeccompFlag(a string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return strings.HasPrefix(a, "-") && name == "oci-seccomp"
+}
+
+// CheckArgs refuses policy flags that would switch off what the wrapper
+// guarantees.
+func CheckArgs(args []string) error {
+	for _, a := range args {
+		if !isOCISeccompFlag(a) {
+			continue
+		}
+		if _, v, ok := strings.Cut(a, "="); ok && v != "true" && v != "1" && v != "t" && v != "TRUE" && v != "True" {
+			return fmt.Errorf("runsc flag %q disables the OCI seccomp filter; the shim always runs runsc with --oci-seccomp", a)
+		}
+	}
+	return nil
+}
+
+// ReadConfig reads the configuration in dir (the wrapper symlink's
+// directory).
+func ReadConfig(dir string) (Config, error) {
+	var cfg Config
+	path := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("failed to read the wrapper configuration: %w", err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	if !filepath.IsAbs(cfg.Path) {
+		return cfg, fmt.Errorf("%s: runsc path %q is not absolute", path, cfg.Path)
+	}
+	return cfg, nil
+}
