@@ -26,7 +26,7 @@ tools: ## install/build the pinned containerd, ctr, runc, runsc, crictl, critest
 	@if [ -f hack/install-cri-tools.sh ]; then bash hack/install-cri-tools.sh; fi
 
 .PHONY: build
-build: ## build containerd-shim-hardened-v2 and hardenctl into ./bin
+build: ## build containerd-shim-hardened-v2, its runsc wrapper hardened-runsc and hardenctl into ./bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 # Static binaries for nodes: libseccomp linked in, no dependency on the

@@ -494,8 +494,8 @@ func keys[V any](m map[string]V) []string {
 }
 
 // runInstall runs install.sh install with the host's / at root (no
-// containerd restart), the ConfigMap's files from node/ and a stand-in
-// shim binary.
+// containerd restart), the ConfigMap's files from node/ and stand-in
+// shim and runsc wrapper binaries.
 func runInstall(t *testing.T, root string, env ...string) (string, error) {
 	t.Helper()
 	sh, err := exec.LookPath("sh")
@@ -506,8 +506,10 @@ func runInstall(t *testing.T, root string, env ...string) (string, error) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "containerd-shim-hardened-v2"), []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, b := range []string{"containerd-shim-hardened-v2", "hardened-runsc"} {
+		if err := os.WriteFile(filepath.Join(src, b), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	nodeDir, err := filepath.Abs("node")
 	if err != nil {
@@ -538,6 +540,10 @@ func TestInstallScript(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(root, defaultPolicy)); err != nil {
 			t.Errorf("the hardened runtime's policy is not at the shim's default path: %v", err)
+		}
+		// The shim looks for its runsc wrapper next to its own binary.
+		if fi, err := os.Stat(filepath.Join(root, filepath.Dir(shimPath), "hardened-runsc")); err != nil || fi.Mode().Perm()&0o111 == 0 {
+			t.Errorf("hardened-runsc is not installed next to the shim: %v", err)
 		}
 		got, err := os.ReadFile(filepath.Join(root, "etc/containerd/conf.d/hardened.toml"))
 		if err != nil {

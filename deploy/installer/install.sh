@@ -1,6 +1,6 @@
 #!/bin/sh
-# hardened node installer: puts containerd-shim-hardened-v2 (and runsc), the
-# node policies and a containerd drop-in on a node, so that the CRI plugin
+# hardened node installer: puts containerd-shim-hardened-v2, its runsc
+# wrapper hardened-runsc (and runsc), the node policies and a containerd drop-in on a node, so that the CRI plugin
 # knows the runtimes "hardened" and "hardened-gvisor".
 #
 #   install.sh install     install or update; restart containerd if its
@@ -15,10 +15,11 @@
 # Environment (defaults in brackets). Paths are as the HOST sees them;
 # files are written to $HOST_ROOT$path.
 #   HOST_ROOT                where the host's / is mounted [/host]
-#   SRC_BIN_DIR              shim and runsc to install [/opt/hardened/bin]
+#   SRC_BIN_DIR              shim, hardened-runsc and runsc to install
+#                            [/opt/hardened/bin]
 #   CONFIG_DIR               policy.toml, policy-gvisor.toml,
 #                            containerd-hardened.toml (the ConfigMap) [/config]
-#   BIN_DIR                  where the shim and runsc go [/opt/hardened/bin]
+#   BIN_DIR                  where they go [/opt/hardened/bin]
 #   ETC_DIR                  where the policies go [/etc/hardened]
 #   CONTAINERD_CONFIG        containerd's main config [/etc/containerd/config.toml]
 #   DROPIN_DIR               containerd's drop-in directory [/etc/containerd/conf.d]
@@ -48,6 +49,8 @@ RESTART_CONTAINERD=${RESTART_CONTAINERD:-true}
 DEFAULT_BIN_DIR=/opt/hardened/bin
 DEFAULT_ETC_DIR=/etc/hardened
 SHIM=containerd-shim-hardened-v2
+# The shim's runsc wrapper: the shim looks for it next to its own binary.
+WRAPPER=hardened-runsc
 DROPIN=hardened.toml
 
 log() { echo "hardened-install: $*" >&2; }
@@ -133,7 +136,7 @@ restart_containerd() {
 }
 
 do_install() {
-	for f in "$SRC_BIN_DIR/$SHIM" "$CONFIG_DIR/policy.toml" "$CONFIG_DIR/policy-gvisor.toml" "$CONFIG_DIR/containerd-hardened.toml"; do
+	for f in "$SRC_BIN_DIR/$SHIM" "$SRC_BIN_DIR/$WRAPPER" "$CONFIG_DIR/policy.toml" "$CONFIG_DIR/policy-gvisor.toml" "$CONFIG_DIR/containerd-hardened.toml"; do
 		[ -f "$f" ] || die "$f is missing"
 	done
 	CHANGED=false
@@ -149,6 +152,7 @@ do_install() {
 	fi
 
 	mkdir -p "$HOST_ROOT$BIN_DIR" "$HOST_ROOT$ETC_DIR/profiles" "$HOST_ROOT$DROPIN_DIR"
+	install_file "$SRC_BIN_DIR/$WRAPPER" "$HOST_ROOT$BIN_DIR/$WRAPPER" 0755
 	install_file "$SRC_BIN_DIR/$SHIM" "$HOST_ROOT$BIN_DIR/$SHIM" 0755
 	if [ -f "$SRC_BIN_DIR/runsc" ]; then
 		install_file "$SRC_BIN_DIR/runsc" "$HOST_ROOT$BIN_DIR/runsc" 0755
@@ -166,7 +170,7 @@ do_install() {
 		install_file "$work/$DROPIN" "$dst" 0644
 		CHANGED=true
 	fi
-	log "installed $BIN_DIR/$SHIM, $ETC_DIR/policy.toml (runtime hardened), $ETC_DIR/policy-gvisor.toml (runtime hardened-gvisor), $DROPIN_DIR/$DROPIN"
+	log "installed $BIN_DIR/$SHIM, $BIN_DIR/$WRAPPER, $ETC_DIR/policy.toml (runtime hardened), $ETC_DIR/policy-gvisor.toml (runtime hardened-gvisor), $DROPIN_DIR/$DROPIN"
 	if [ "$CHANGED" = true ]; then
 		restart_containerd
 	else
@@ -181,7 +185,7 @@ do_uninstall() {
 		# Pods still using the runtimes keep running; new ones are refused.
 		restart_containerd
 	fi
-	rm -f "$HOST_ROOT$BIN_DIR/$SHIM" "$HOST_ROOT$BIN_DIR/runsc" \
+	rm -f "$HOST_ROOT$BIN_DIR/$SHIM" "$HOST_ROOT$BIN_DIR/$WRAPPER" "$HOST_ROOT$BIN_DIR/runsc" \
 		"$HOST_ROOT$ETC_DIR/policy.toml" "$HOST_ROOT$ETC_DIR/policy-gvisor.toml"
 	rmdir "$HOST_ROOT$BIN_DIR" "$HOST_ROOT$ETC_DIR/profiles" "$HOST_ROOT$ETC_DIR" 2>/dev/null || true
 	log "uninstalled (left $CONTAINERD_CONFIG as it is)"

@@ -70,6 +70,8 @@ const (
 	envKeep     = "HARDENED_KEEP"
 
 	shimName = "containerd-shim-hardened-v2"
+	// wrapperName is the shim's runsc wrapper, installed next to it.
+	wrapperName = "hardened-runsc"
 	// k8sNamespace is the containerd namespace of CRI.
 	k8sNamespace = "k8s.io"
 	// Handlers (CRI runtime names).
@@ -456,20 +458,32 @@ func setup(ctx context.Context) (_ *Env, err error) {
 }
 
 // buildShim builds cmd/containerd-shim-hardened-v2 (or copies
-// HARDENED_SHIM_BINARY) to out.
+// HARDENED_SHIM_BINARY) to out, and its runsc wrapper hardened-runsc next
+// to it (the one next to HARDENED_SHIM_BINARY when there is one), as the
+// installer image holds them.
 func buildShim(ctx context.Context, repo, out string) (string, error) {
+	wrapper := filepath.Join(filepath.Dir(out), wrapperName)
 	if p := os.Getenv(envShim); p != "" {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", envShim, err)
 		}
-		return out, os.WriteFile(out, data, 0o755)
+		if err := os.WriteFile(out, data, 0o755); err != nil {
+			return "", err
+		}
+		if data, err := os.ReadFile(filepath.Join(filepath.Dir(p), wrapperName)); err == nil {
+			return out, os.WriteFile(wrapper, data, 0o755)
+		}
+	} else {
+		if _, err := os.Stat(filepath.Join(repo, "cmd", shimName, "main.go")); err != nil {
+			return "", fmt.Errorf("%w: cmd/%s does not exist yet: the hardened handlers are not configured", errUnavailable, shimName)
+		}
+		if _, err := run(ctx, repo, nil, goBin(), "build", "-o", out, "./cmd/"+shimName); err != nil {
+			return "", fmt.Errorf("failed to build the shim: %w", err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(repo, "cmd", shimName, "main.go")); err != nil {
-		return "", fmt.Errorf("%w: cmd/%s does not exist yet: the hardened handlers are not configured", errUnavailable, shimName)
-	}
-	if _, err := run(ctx, repo, nil, goBin(), "build", "-o", out, "./cmd/"+shimName); err != nil {
-		return "", fmt.Errorf("failed to build the shim: %w", err)
+	if _, err := run(ctx, repo, nil, goBin(), "build", "-o", wrapper, "./cmd/"+wrapperName); err != nil {
+		return "", fmt.Errorf("failed to build the runsc wrapper: %w", err)
 	}
 	return out, nil
 }

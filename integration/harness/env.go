@@ -28,7 +28,8 @@ const (
 	// EnvToolsBin overrides the tools directory (default <repo>/.tools/bin).
 	// The Makefile exports TOOLS_BIN; both names are honoured.
 	EnvToolsBin = "HARDENED_TOOLS_BIN"
-	// EnvShimBinary uses a prebuilt shim binary instead of building one.
+	// EnvShimBinary uses a prebuilt shim binary instead of building one
+	// (and the hardened-runsc next to it, when there is one).
 	EnvShimBinary = "HARDENED_SHIM_BINARY"
 	// EnvShimStandIn, when "runc", stands containerd's stock runc shim in
 	// for the hardened shim: only for developing the harness itself (the
@@ -44,6 +45,8 @@ const (
 	RuntimeRunc     = "io.containerd.runc.v2"
 	ShimBinary      = "containerd-shim-hardened-v2"
 	CLIBinary       = "hardenctl"
+	// WrapperBinary is the shim's runsc wrapper, installed next to it.
+	WrapperBinary = "hardened-runsc"
 )
 
 // RequiredTools are the binaries hack/install-tools.sh puts in .tools/bin.
@@ -115,40 +118,58 @@ func CheckHost(toolsBin string) error {
 
 // Binaries are the project's binaries, built for one run.
 type Binaries struct {
-	// Dir holds containerd-shim-hardened-v2 (and hardenctl): it goes first
-	// on the private containerd's PATH.
+	// Dir holds containerd-shim-hardened-v2, hardened-runsc (and
+	// hardenctl): it goes first on the private containerd's PATH.
 	Dir string
 	// Shim is the hardened shim binary.
 	Shim string
+	// Wrapper is the shim's runsc wrapper, next to Shim.
+	Wrapper string
 	// CLI is hardenctl ("" when it could not be built).
 	CLI string
 	// StandIn is true when the stock runc shim stands in for the shim.
 	StandIn bool
 }
 
-// Build builds the shim and hardenctl from the repository into dir (a
-// temporary directory the caller removes). HARDENED_SHIM_BINARY uses a
-// prebuilt shim; HARDENED_SHIM_STANDIN=runc copies the stock runc shim
-// under the hardened shim's name. hardenctl is optional: a build failure of
-// it is returned as cliErr, not as err.
+// Build builds the shim, its runsc wrapper and hardenctl from the
+// repository into dir (a temporary directory the caller removes), the
+// wrapper next to the shim as installed on a node. HARDENED_SHIM_BINARY
+// uses a prebuilt shim (and the hardened-runsc next to it, if any);
+// HARDENED_SHIM_STANDIN=runc copies the stock runc shim under the hardened
+// shim's name. hardenctl is optional: a build failure of it is returned as
+// cliErr, not as err.
 func Build(repo, toolsBin, dir string) (b *Binaries, cliErr error, err error) {
-	b = &Binaries{Dir: dir, Shim: filepath.Join(dir, ShimBinary)}
+	b = &Binaries{Dir: dir, Shim: filepath.Join(dir, ShimBinary), Wrapper: filepath.Join(dir, WrapperBinary)}
+	prebuiltWrapper := false
 	switch {
 	case os.Getenv(EnvShimBinary) != "":
 		if err := copyFile(os.Getenv(EnvShimBinary), b.Shim); err != nil {
 			return nil, nil, fmt.Errorf("failed to copy %s: %w", EnvShimBinary, err)
+		}
+		next := filepath.Join(filepath.Dir(os.Getenv(EnvShimBinary)), WrapperBinary)
+		if _, err := os.Stat(next); err == nil {
+			if err := copyFile(next, b.Wrapper); err != nil {
+				return nil, nil, fmt.Errorf("failed to copy %s: %w", next, err)
+			}
+			prebuiltWrapper = true
 		}
 	case os.Getenv(EnvShimStandIn) == "runc":
 		if err := copyFile(filepath.Join(toolsBin, "containerd-shim-runc-v2"), b.Shim); err != nil {
 			return nil, nil, fmt.Errorf("failed to copy the stand-in shim: %w", err)
 		}
 		b.StandIn = true
+		b.Wrapper = ""
 	default:
 		if _, err := os.Stat(filepath.Join(repo, "cmd", ShimBinary)); err != nil {
 			return nil, nil, fmt.Errorf("%w: ./cmd/%s does not exist yet (set %s=runc to develop the harness against the stock shim)",
 				ErrUnavailable, ShimBinary, EnvShimStandIn)
 		}
 		if err := goBuild(repo, "./cmd/"+ShimBinary, b.Shim); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !prebuiltWrapper && !b.StandIn {
+		if err := goBuild(repo, "./cmd/"+WrapperBinary, b.Wrapper); err != nil {
 			return nil, nil, err
 		}
 	}
