@@ -83,23 +83,6 @@ func lookPath(p string) (string, error) {
 	return exec.LookPath(p)
 }
 
-var (
-	selfOnce sync.Once
-	selfPath string
-	selfErr  error
-)
-
-// self is the shim binary's path, which the runsc wrapper symlinks to.
-func self() (string, error) {
-	selfOnce.Do(func() {
-		selfPath, selfErr = os.Executable()
-		if selfErr == nil {
-			selfPath, selfErr = filepath.EvalSymlinks(selfPath)
-		}
-	})
-	return selfPath, selfErr
-}
-
 // gateFunc checks a runc binary (version with known escapes: refused).
 type gateFunc func(ctx context.Context, path string) error
 
@@ -115,9 +98,9 @@ func prepareBackend(pol *policy.Policy, name, runDir string) (*backend, error) {
 	case policy.RuntimeRunc:
 		return &backend{Name: name, Binary: path, Root: rt.Root}, nil
 	case policy.RuntimeGVisor:
-		exe, err := self()
+		exe, err := wrapperBinary()
 		if err != nil {
-			return nil, fmt.Errorf("failed to locate the shim binary: %w", err)
+			return nil, err
 		}
 		wrapper, err := ensureRunscWrapper(runDir, exe, runscConfig{Path: path, Args: rt.Args})
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
+
+	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
 func TestCreateEnforceRewritesBundle(t *testing.T) {
@@ -143,13 +145,13 @@ func TestCreateGVisorUsesWrapper(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := passedOptions(t, r)
-	if filepath.Base(o.BinaryName) != RunscWrapperName || !strings.HasPrefix(o.BinaryName, filepath.Join(ts.runDir, "runsc")+"/") {
+	if filepath.Base(o.BinaryName) != runscwrap.Name || !strings.HasPrefix(o.BinaryName, filepath.Join(ts.runDir, "runsc")+"/") {
 		t.Fatalf("BinaryName %q, want the runsc wrapper under %s", o.BinaryName, ts.runDir)
 	}
 	if o.Root != defaultRunscRoot {
 		t.Errorf("Root %q, want %q", o.Root, defaultRunscRoot)
 	}
-	cfg, err := readRunscConfig(filepath.Dir(o.BinaryName))
+	cfg, err := runscwrap.ReadConfig(filepath.Dir(o.BinaryName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +213,7 @@ func TestCreateImageLabelPicksStricterProfile(t *testing.T) {
 	if rep.Profile != "strict" || !strings.Contains(rep.ProfileSource, "image label") {
 		t.Errorf("profile %q from %q, want strict from the image label", rep.Profile, rep.ProfileSource)
 	}
-	if rep.Runtime != "gvisor" || filepath.Base(passedOptions(t, r).BinaryName) != RunscWrapperName {
+	if rep.Runtime != "gvisor" || filepath.Base(passedOptions(t, r).BinaryName) != runscwrap.Name {
 		t.Errorf("strict runs on %q (%s), want gvisor", rep.Runtime, passedOptions(t, r).BinaryName)
 	}
 	if !slices.Equal(labels.calls, []string{"c/"}) {

@@ -36,26 +36,29 @@
 // runc: options.BinaryName is the policy's runc (absolute, or looked up in
 // the shim's PATH), checked by hostprobe.GateRunc (cached by binary
 // identity, so nothing is exec'd on a start but the first). gVisor:
-// BinaryName is the runsc wrapper (runsc.go): this binary through a
-// symlink named hardened-runsc, which adds --oci-seccomp and the policy's
+// BinaryName is the runsc wrapper (runsc.go, package runscwrap): a small
+// binary of its own, hardened-runsc, installed next to the shim binary (or
+// in PATH; missing, gVisor containers are refused), reached through a
+// symlink named hardened-runsc in a directory holding its configuration.
+// go-runc runs it for every runsc call, so it imports no more than the
+// standard library and x/sys. It adds --oci-seccomp and the policy's
 // runsc flags and bridges what the runc shim code expects of runc and
 // runsc does differently: it owns `runsc start`'s stdio (runsc's gofer
 // would hold go-runc's pipe), gives a pod's app container a waiter process
 // whose exit is the container's (runsc's pid file names the pod's sandbox
 // process), and words a kill of a stopped container as runc does. One
-// backend per pod: a CRI
-// sandbox's report records it and the pod's containers must agree.
-// `delete` (Manager.Stop, after a shim died) reads the binary and root
-// the stock code recorded in the bundle (files "runtime", options.json),
-// so it reaches the runtime the container ran on.
+// backend per pod: a CRI sandbox's report records it and the pod's
+// containers must agree. `delete` (Manager.Stop, after a shim died) reads
+// the binary and root the stock code recorded in the bundle (files
+// "runtime", options.json), so it reaches the runtime the container ran on.
 //
 // # Files
 //
 // In each bundle: config.json (hardened, enforce mode), config.json.orig,
 // hardening-report.json, hardening-state.json. Node-wide, under RunDir
 // (/run/containerd-hardened, or $HARDENED_RUN_DIR as containerd's
-// environment gives it): runsc/<hash>/{hardened-runsc,runsc.json} and
-// runc-gate/ (the gate's cache). runsc's state root defaults to
+// environment gives it): runsc/<hash>/{hardened-runsc,runsc.json} (the
+// first a symlink to the wrapper binary) and runc-gate/ (the gate's cache). runsc's state root defaults to
 // /run/containerd/runsc; runc's stays the stock /run/containerd/runc.
 //
 // # containerd versions

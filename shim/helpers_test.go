@@ -26,12 +26,12 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// TestMain lets the test binary act as the runsc wrapper when a test runs
-// it through a hardened-runsc symlink, as the shim binary does.
+// testWrapperBinary is where the tests pretend the runsc wrapper binary is
+// installed (nothing runs it: the stock service is a fake).
+const testWrapperBinary = "/usr/local/bin/hardened-runsc"
+
 func TestMain(m *testing.M) {
-	if IsRunscWrapper(os.Args[0]) {
-		RunscWrapperMain()
-	}
+	wrapperBinary = func() (string, error) { return testWrapperBinary, nil }
 	// Quiet by default; captureLog reads it where a test checks it.
 	log.L.Logger.SetOutput(io.Discard)
 	os.Exit(m.Run())

@@ -6,6 +6,8 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"google.golang.org/grpc/codes"
+
+	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
 func TestPodMember(t *testing.T) {
@@ -62,7 +64,7 @@ func TestPodOneBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Base(passedOptions(t, r).BinaryName) != RunscWrapperName {
+	if filepath.Base(passedOptions(t, r).BinaryName) != runscwrap.Name {
 		t.Errorf("c1 binary %q, want the runsc wrapper", passedOptions(t, r).BinaryName)
 	}
 

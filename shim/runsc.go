@@ -1,313 +1,126 @@
 package shim
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/containerd/errdefs"
+
+	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
-// The runsc wrapper.
+// The runsc wrapper (package runscwrap, binary hardened-runsc) stands
+// between the runc shim code and runsc for a gVisor container. The shim
+// gives it its configuration through a directory per runsc configuration,
+// under RunDir: runsc/<hash>/{hardened-runsc,runsc.json}, the first a
+// symlink to the wrapper binary. options.BinaryName is that symlink, so the
+// wrapper finds its configuration next to argv[0]; the stock `delete` finds
+// the same path in the bundle and reaches the same runsc.
 //
-// The runc shim code drives its OCI binary through go-runc, and the only
-// knob it has is the binary's path (options.BinaryName). gVisor needs two
-// things that path alone cannot give it:
-//
-//   - global flags: runsc ignores the spec's seccomp filter unless it is
-//     started with --oci-seccomp, and the node policy adds its own
-//     ([runtimes.gvisor] args: --platform, --network, ...);
-//   - stdio ownership for `runsc start`: go-runc reads the output of
-//     `start` through a pipe, and the gofer runsc starts for a pod's app
-//     container inherits that pipe, so the read never sees EOF and
-//     StartContainer hangs (seen with a goroutine dump of the shim).
-//
-// So BinaryName points at this very binary through a symlink named
-// RunscWrapperName, in a directory that also holds runsc.json (the runsc
-// path and flags). main() recognises the name and calls RunscWrapperMain.
-// Every subcommand but `start` is a plain execve of runsc with the flags
-// inserted: same pid, same stdio, no extra process. `start` runs runsc
-// with its stdout/stderr on memory files and relays them once runsc exits.
+// The wrapper is a separate small binary, not this one under another name:
+// go-runc runs it for every runsc call (create, start, kill, delete, ...),
+// and this binary's startup (~6 ms of containerd, gRPC and protobuf
+// package initialisation) showed up in every one of them.
 
-// RunscWrapperName is the name under which the shim binary acts as the
-// runsc wrapper.
-const RunscWrapperName = "hardened-runsc"
+type runscConfig = runscwrap.Config
 
-const runscConfigFile = "runsc.json"
+// wrapperBinary locates the wrapper binary; tests replace it.
+var wrapperBinary = locateRunscWrapper
 
-// runscConfig is the wrapper's configuration, written next to its symlink.
-type runscConfig struct {
-	// Path is runsc's absolute path.
-	Path string `json:"path"`
-	// Args are global flags inserted before go-runc's arguments.
-	Args []string `json:"args,omitempty"`
-}
+var (
+	wrapperMu   sync.Mutex
+	wrapperPath string // found once, kept for the process
+)
 
-// IsRunscWrapper reports whether the binary was invoked as the runsc
-// wrapper (argv[0] is the wrapper's symlink).
-func IsRunscWrapper(argv0 string) bool {
-	return filepath.Base(argv0) == RunscWrapperName
-}
-
-// RunscWrapperMain runs the wrapper with os.Args and exits.
-func RunscWrapperMain() {
-	os.Exit(runRunscWrapper(os.Args, os.Stdin, os.Stdout, os.Stderr))
-}
-
-func runRunscWrapper(argv []string, stdin, stdout, stderr *os.File) int {
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
-		return 127
+// locateRunscWrapper returns the wrapper binary's absolute path (see
+// findRunscWrapper), found once per process.
+func locateRunscWrapper() (string, error) {
+	wrapperMu.Lock()
+	defer wrapperMu.Unlock()
+	if wrapperPath != "" {
+		return wrapperPath, nil
 	}
-	self := argv[0]
-	if !filepath.IsAbs(self) {
-		p, err := exec.LookPath(self)
-		if err != nil {
-			return fail(fmt.Errorf("failed to locate the wrapper's directory: %w", err))
-		}
-		self = p
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
 	}
-	cfg, err := readRunscConfig(filepath.Dir(self))
 	if err != nil {
-		return fail(err)
+		exe = "" // PATH only
 	}
-	if len(argv) > 1 && argv[1] == waitFlag {
-		return runWaiter(cfg, argv[2:], stderr)
-	}
-	args := runscArgv(cfg, argv[1:])
-	switch sub, subArgs := splitSubcommand(argv[1:]); {
-	case sub == "start":
-		return runStart(args, stdin, stdout, stderr)
-	case sub == "kill":
-		return runKill(args, stdin, stdout, stderr)
-	case sub == "create" && isSubcontainer(flagValue(subArgs, "bundle")):
-		return runCreateSubcontainer(self, cfg, argv[1:], stdin, stdout, stderr)
-	}
-	// execve keeps the pid go-runc waits on and passes stdio as is.
-	return fail(syscall.Exec(cfg.Path, args, os.Environ()))
-}
-
-// runStart runs `runsc ... start` with stdout and stderr on memory files,
-// not on the pipes go-runc gave us: processes runsc leaves behind (the
-// gofer of a pod's app container) inherit runsc's stdio, and a pipe they
-// hold open keeps go-runc's read from ever ending.
-func runStart(args []string, stdin, stdout, stderr *os.File) int {
-	code, out, errOut, err := runCaptured(args, stdin)
+	p, err := findRunscWrapper(exe)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
-		return 127
+		return "", err
 	}
-	_, _ = stdout.Write(out)
-	_, _ = stderr.Write(errOut)
-	return code
+	wrapperPath = p
+	return p, nil
 }
 
-// runscNotRunning are runsc's words for a container or sandbox that has
-// stopped ("sandbox is not running", "cannot signal container "x" in state
-// stopped").
-var runscNotRunning = []string{"is not running", "in state stopped", "not running"}
+// findRunscWrapper looks for the wrapper binary next to the shim binary exe
+// (where `make build`, the installer and the test harness put it), then in
+// the shim's PATH (containerd's). Missing, it is an error: a gVisor
+// container cannot run without it, and is refused.
+func findRunscWrapper(exe string) (string, error) {
+	var tried []string
+	if exe != "" {
+		p := filepath.Join(filepath.Dir(exe), runscwrap.Name)
+		if err := isExecutableFile(p); err == nil {
+			return p, nil
+		}
+		tried = append(tried, filepath.Dir(exe))
+	}
+	if p, err := exec.LookPath(runscwrap.Name); err == nil && filepath.IsAbs(p) {
+		if p, err = filepath.EvalSymlinks(p); err == nil {
+			return p, nil
+		}
+	}
+	tried = append(tried, "PATH")
+	return "", fmt.Errorf("the runsc wrapper %s is not installed (looked in %s); install it next to containerd-shim-hardened-v2: %w",
+		runscwrap.Name, strings.Join(tried, ", "), errdefs.ErrFailedPrecondition)
+}
 
-// runKill runs `runsc kill` and words a kill of a stopped container the
-// way runc does ("container not running"): the runc shim code treats that
-// as "already exited" (NotFound), anything else as a failed kill. Without
-// it, CRI's handling of a gVisor pod sandbox's exit (which kills it again)
-// fails with "sandbox is not running" and StopPodSandbox never succeeds.
-func runKill(args []string, stdin, stdout, stderr *os.File) int {
-	code, out, errOut, err := runCaptured(args, stdin)
+func isExecutableFile(p string) error {
+	fi, err := os.Stat(p)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", RunscWrapperName, err)
-		return 127
+		return err
 	}
-	_, _ = stdout.Write(out)
-	_, _ = stderr.Write(errOut)
-	if code != 0 {
-		text := strings.ToLower(string(out) + string(errOut))
-		for _, w := range runscNotRunning {
-			if strings.Contains(text, w) {
-				fmt.Fprintln(stderr, "container not running")
-				break
-			}
-		}
-	}
-	return code
-}
-
-// runCaptured runs argv with stdout and stderr on memory files and returns
-// its exit code and output.
-func runCaptured(args []string, stdin *os.File) (code int, out, errOut []byte, err error) {
-	outf, err := memFile("runsc-stdout")
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer outf.Close()
-	errf, err := memFile("runsc-stderr")
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer errf.Close()
-
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin = stdin
-	cmd.Stdout = outf
-	cmd.Stderr = errf
-	// go-runc kills us with SIGKILL when its context ends; take runsc along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	runErr := cmd.Run()
-	var msg bytes.Buffer
-	code = exitCode(runErr, &msg, args[0])
-	return code, readAll(outf), append(readAll(errf), msg.Bytes()...), nil
-}
-
-func memFile(name string) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("failed to create memfd: %w", err)
-	}
-	return os.NewFile(uintptr(fd), name), nil
-}
-
-func readAll(f *os.File) []byte {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil
-	}
-	b, _ := io.ReadAll(f)
-	return b
-}
-
-// runscArgv builds runsc's argv: the configured global flags, with
-// --oci-seccomp always among them, then go-runc's arguments unchanged
-// (its own global flags, the subcommand and its arguments). Global flags
-// must precede the subcommand, and go-runc's arguments start with its
-// global flags, so inserting right after argv[0] is always in place.
-func runscArgv(cfg runscConfig, goRuncArgs []string) []string {
-	argv := make([]string, 0, 2+len(cfg.Args)+len(goRuncArgs))
-	argv = append(argv, cfg.Path)
-	if !slices.ContainsFunc(cfg.Args, isOCISeccompFlag) {
-		argv = append(argv, "--oci-seccomp")
-	}
-	argv = append(argv, cfg.Args...)
-	return append(argv, goRuncArgs...)
-}
-
-// goRuncValueFlags are the global flags go-runc passes with their value as
-// the next argument.
-var goRuncValueFlags = map[string]bool{"root": true, "log": true, "log-format": true}
-
-// subcommand returns the runsc subcommand in go-runc's arguments: the first
-// argument that is neither a flag nor a flag's value.
-func subcommand(args []string) string {
-	sub, _ := splitSubcommand(args)
-	return sub
-}
-
-// splitSubcommand returns the subcommand and the arguments after it.
-func splitSubcommand(args []string) (string, []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			return a, args[i+1:]
-		}
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if goRuncValueFlags[name] {
-			i++
-		}
-	}
-	return "", nil
-}
-
-// flagValue returns the value of flag name ("--name v" or "--name=v") in
-// args, "" if absent.
-func flagValue(args []string, name string) string {
-	for i, a := range args {
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		n, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if n != name {
-			continue
-		}
-		if hasValue {
-			return v
-		}
-		if i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return ""
-}
-
-func isOCISeccompFlag(a string) bool {
-	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-	return strings.HasPrefix(a, "-") && name == "oci-seccomp"
-}
-
-// checkRunscArgs refuses policy flags that would switch off what the
-// wrapper guarantees.
-func checkRunscArgs(args []string) error {
-	for _, a := range args {
-		if !isOCISeccompFlag(a) {
-			continue
-		}
-		if _, v, ok := strings.Cut(a, "="); ok && v != "true" && v != "1" && v != "t" && v != "TRUE" && v != "True" {
-			return fmt.Errorf("runsc flag %q disables the OCI seccomp filter; the shim always runs runsc with --oci-seccomp", a)
-		}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", p)
 	}
 	return nil
-}
-
-func readRunscConfig(dir string) (runscConfig, error) {
-	var cfg runscConfig
-	data, err := os.ReadFile(filepath.Join(dir, runscConfigFile))
-	if err != nil {
-		return cfg, fmt.Errorf("failed to read the wrapper configuration: %w", err)
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return cfg, fmt.Errorf("failed to parse %s: %w", filepath.Join(dir, runscConfigFile), err)
-	}
-	if !filepath.IsAbs(cfg.Path) {
-		return cfg, fmt.Errorf("%s: runsc path %q is not absolute", filepath.Join(dir, runscConfigFile), cfg.Path)
-	}
-	return cfg, nil
 }
 
 var wrapperDirs sync.Map // key -> wrapper path, for this process
 
 // ensureRunscWrapper returns the path of a wrapper symlink for cfg, creating
-// it under base/runsc/<key>/ if needed. self is the shim binary the symlink
-// points to. The directory is named by a hash of self and cfg, written in a
-// temporary directory and renamed into place, so concurrent shims either
-// create the same content or find it already there.
-func ensureRunscWrapper(base, self string, cfg runscConfig) (string, error) {
-	if err := checkRunscArgs(cfg.Args); err != nil {
+// it under base/runsc/<key>/ if needed. target is the wrapper binary the
+// symlink points to. The directory is named by a hash of target and cfg,
+// written in a temporary directory and renamed into place, so concurrent
+// shims either create the same content or find it already there.
+func ensureRunscWrapper(base, target string, cfg runscConfig) (string, error) {
+	if err := runscwrap.CheckArgs(cfg.Args); err != nil {
 		return "", err
 	}
 	want, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(append([]byte(self+"\x00"), want...))
+	sum := sha256.Sum256(append([]byte(target+"\x00"), want...))
 	key := hex.EncodeToString(sum[:12])
 	if p, ok := wrapperDirs.Load(key); ok {
 		return p.(string), nil
 	}
 	parent := filepath.Join(base, "runsc")
 	dir := filepath.Join(parent, key)
-	link := filepath.Join(dir, RunscWrapperName)
+	link := filepath.Join(dir, runscwrap.Name)
 
-	if err := verifyRunscWrapper(dir, self, want); err == nil {
+	if err := verifyRunscWrapper(dir, target, want); err == nil {
 		wrapperDirs.Store(key, link)
 		return link, nil
 	}
@@ -322,16 +135,16 @@ func ensureRunscWrapper(base, self string, cfg runscConfig) (string, error) {
 	if err := os.Chmod(tmp, 0o711); err != nil {
 		return "", err
 	}
-	if err := writeFileSync(filepath.Join(tmp, runscConfigFile), want, 0o644); err != nil {
+	if err := writeFileSync(filepath.Join(tmp, runscwrap.ConfigFile), want, 0o644); err != nil {
 		return "", err
 	}
-	if err := os.Symlink(self, filepath.Join(tmp, RunscWrapperName)); err != nil {
+	if err := os.Symlink(target, filepath.Join(tmp, runscwrap.Name)); err != nil {
 		return "", fmt.Errorf("failed to create the wrapper symlink: %w", err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		// Another shim won the race (EEXIST/ENOTEMPTY): use its directory
 		// if it holds the same thing.
-		if verr := verifyRunscWrapper(dir, self, want); verr != nil {
+		if verr := verifyRunscWrapper(dir, target, want); verr != nil {
 			return "", fmt.Errorf("failed to install the runsc wrapper in %s: %w (existing: %v)", dir, err, verr)
 		}
 	}
@@ -339,20 +152,20 @@ func ensureRunscWrapper(base, self string, cfg runscConfig) (string, error) {
 	return link, nil
 }
 
-func verifyRunscWrapper(dir, self string, want []byte) error {
-	target, err := os.Readlink(filepath.Join(dir, RunscWrapperName))
+func verifyRunscWrapper(dir, target string, want []byte) error {
+	got, err := os.Readlink(filepath.Join(dir, runscwrap.Name))
 	if err != nil {
 		return err
 	}
-	if target != self {
-		return fmt.Errorf("wrapper symlink points to %q, not %q", target, self)
+	if got != target {
+		return fmt.Errorf("wrapper symlink points to %q, not %q", got, target)
 	}
-	got, err := os.ReadFile(filepath.Join(dir, runscConfigFile))
+	data, err := os.ReadFile(filepath.Join(dir, runscwrap.ConfigFile))
 	if err != nil {
 		return err
 	}
-	if string(got) != string(want) {
-		return fmt.Errorf("%s differs from the expected configuration", filepath.Join(dir, runscConfigFile))
+	if string(data) != string(want) {
+		return fmt.Errorf("%s differs from the expected configuration", filepath.Join(dir, runscwrap.ConfigFile))
 	}
 	return nil
 }

@@ -1,81 +1,20 @@
 package shim
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"google.golang.org/grpc/codes"
+
+	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
-
-func TestRunscArgv(t *testing.T) {
-	goRunc := []string{"--root", "/run/containerd/runsc/k8s.io", "--log", "/b/log.json", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1"}
-	for _, tc := range []struct {
-		name string
-		cfg  runscConfig
-		want []string
-	}{
-		{
-			name: "no policy args",
-			cfg:  runscConfig{Path: "/usr/bin/runsc"},
-			want: append([]string{"/usr/bin/runsc", "--oci-seccomp"}, goRunc...),
-		},
-		{
-			name: "policy args go before go-runc's",
-			cfg:  runscConfig{Path: "/usr/bin/runsc", Args: []string{"--platform=systrap", "--network", "sandbox"}},
-			want: append([]string{"/usr/bin/runsc", "--oci-seccomp", "--platform=systrap", "--network", "sandbox"}, goRunc...),
-		},
-		{
-			name: "oci-seccomp not repeated",
-			cfg:  runscConfig{Path: "/usr/bin/runsc", Args: []string{"--oci-seccomp"}},
-			want: append([]string{"/usr/bin/runsc", "--oci-seccomp"}, goRunc...),
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := runscArgv(tc.cfg, goRunc); !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestSubcommand(t *testing.T) {
-	for args, want := range map[string]string{
-		"--root /r --log /l --log-format json start c1":                               "start",
-		"--root /r --log /l --log-format json --systemd-cgroup create --bundle /b c1": "create",
-		"--root=/start --debug state c1":                                              "state",
-		"--root start delete c1":                                                      "delete", // "start" is --root's value
-		"--rootless=false kill c1 9":                                                  "kill",
-		"":                                                                            "",
-	} {
-		if got := subcommand(strings.Fields(args)); got != want {
-			t.Errorf("%q: %q, want %q", args, got, want)
-		}
-	}
-}
-
-func TestCheckRunscArgs(t *testing.T) {
-	for _, ok := range [][]string{nil, {"--oci-seccomp"}, {"--oci-seccomp=true"}, {"--network=none", "--platform=ptrace"}} {
-		if err := checkRunscArgs(ok); err != nil {
-			t.Errorf("%q: %v", ok, err)
-		}
-	}
-	for _, bad := range [][]string{{"--oci-seccomp=false"}, {"-oci-seccomp=0"}, {"--network=none", "--oci-seccomp=f"}} {
-		if err := checkRunscArgs(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
 
 func TestEnsureRunscWrapper(t *testing.T) {
 	base := t.TempDir()
@@ -89,7 +28,7 @@ func TestEnsureRunscWrapper(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			paths[i], errs[i] = ensureRunscWrapper(base, "/usr/bin/containerd-shim-hardened-v2", cfg)
+			paths[i], errs[i] = ensureRunscWrapper(base, "/usr/bin/hardened-runsc", cfg)
 		}()
 	}
 	wg.Wait()
@@ -106,19 +45,19 @@ func TestEnsureRunscWrapper(t *testing.T) {
 		t.Errorf("runsc dir holds %d entries, want 1", len(entries))
 	}
 	link := paths[0]
-	if filepath.Base(link) != RunscWrapperName {
-		t.Errorf("wrapper %q not named %s", link, RunscWrapperName)
+	if filepath.Base(link) != runscwrap.Name {
+		t.Errorf("wrapper %q not named %s", link, runscwrap.Name)
 	}
-	if target, _ := os.Readlink(link); target != "/usr/bin/containerd-shim-hardened-v2" {
+	if target, _ := os.Readlink(link); target != "/usr/bin/hardened-runsc" {
 		t.Errorf("symlink to %q", target)
 	}
-	got, err := readRunscConfig(filepath.Dir(link))
+	got, err := runscwrap.ReadConfig(filepath.Dir(link))
 	if err != nil || got.Path != cfg.Path || !slices.Equal(got.Args, cfg.Args) {
 		t.Errorf("runsc.json %+v %v", got, err)
 	}
 
 	// Another configuration gets another directory.
-	other, err := ensureRunscWrapper(base, "/usr/bin/containerd-shim-hardened-v2", runscConfig{Path: cfg.Path})
+	other, err := ensureRunscWrapper(base, "/usr/bin/hardened-runsc", runscConfig{Path: cfg.Path})
 	if err != nil || other == link {
 		t.Errorf("other configuration: %q %v", other, err)
 	}
@@ -128,276 +67,62 @@ func TestEnsureRunscWrapper(t *testing.T) {
 	}
 }
 
-// fakeRunsc writes a runsc stand-in that prints its pid and arguments, and
-// for `start` leaves a child behind holding its stdout, like runsc's gofer.
-func fakeRunsc(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "runsc")
-	script := `#!/bin/sh
-echo "pid=$$ args=$*"
-echo "runsc-stderr" >&2
-for a in "$@"; do
-  if [ "$a" = start ]; then
-    sleep 30 &
-    echo $! > "` + dir + `/child.pid"
-    exit 3
-  fi
-done
-exit 0
-`
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func wrapperFor(t *testing.T, runsc string, args ...string) string {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link, err := ensureRunscWrapper(t.TempDir(), exe, runscConfig{Path: runsc, Args: args})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return link
-}
-
-func TestRunscWrapperStartDoesNotHang(t *testing.T) {
-	dir := t.TempDir()
-	link := wrapperFor(t, fakeRunsc(t, dir), "--network=none")
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(filepath.Join(dir, "child.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
-
-	// What go-runc does for `start`: read stdout+stderr through a pipe
-	// until EOF.
-	cmd := exec.Command(link, "--root", "/r", "--log", "/l", "--log-format", "json", "start", "c1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	done := make(chan error, 1)
-	begin := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("start through the wrapper hangs: runsc's child holds go-runc's pipe")
-	}
-	if d := time.Since(begin); d > 5*time.Second {
-		t.Errorf("start took %v", d)
-	}
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 {
-		t.Errorf("exit %v, want runsc's status 3", err)
-	}
-	got := out.String()
-	if !strings.Contains(got, "args=--oci-seccomp --network=none --root /r --log /l --log-format json start c1") {
-		t.Errorf("runsc's output not relayed or args wrong: %q", got)
-	}
-	if !strings.Contains(got, "runsc-stderr") {
-		t.Errorf("runsc's stderr not relayed: %q", got)
-	}
-}
-
-func TestRunscWrapperExecsOtherSubcommands(t *testing.T) {
-	link := wrapperFor(t, fakeRunsc(t, t.TempDir()))
-	cmd := exec.Command(link, "--root", "/r", "state", "c1")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
-	}
-	// execve: runsc has the pid the caller started, and the caller's
-	// stdout directly.
-	want := "pid=" + strconv.Itoa(cmd.Process.Pid) + " args=--oci-seccomp --root /r state c1"
-	if got := strings.TrimSpace(out.String()); got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
-func TestRunscWrapperWithoutConfig(t *testing.T) {
-	dir := t.TempDir()
-	exe, _ := os.Executable()
-	link := filepath.Join(dir, RunscWrapperName)
-	if err := os.Symlink(exe, link); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(link, "state", "c1").CombinedOutput()
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 127 || !strings.Contains(string(out), runscConfigFile) {
-		t.Errorf("err %v, output %q: want a failure naming %s", err, out, runscConfigFile)
-	}
-}
-
-// fakeRunscPod is a runsc stand-in for a pod: `create` starts a "sandbox"
-// process and writes its pid (as runsc does for every container of a
-// pod), `wait` blocks until dir/exit exists and reports status 137,
-// `state` says running.
-func fakeRunscPod(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "runsc")
-	script := `#!/bin/sh
-sub=""; pidfile=""; prev=""
-for a in "$@"; do
-  [ "$prev" = "--pid-file" ] && pidfile="$a"
-  case "$a" in create|wait|state|delete) [ -z "$sub" ] && sub="$a";; esac
-  prev="$a"
-done
-echo "$*" >> "` + dir + `/calls"
-case "$sub" in
-create)
-  sleep 300 </dev/null >/dev/null 2>&1 &
-  echo $! > "` + dir + `/sandbox.pid"
-  echo $! > "$pidfile"
-  ;;
-wait)
-  while [ ! -e "` + dir + `/exit" ]; do sleep 0.05; done
-  echo '{"id":"c1","exitStatus":137}'
-  ;;
-state)
-  echo '{"status":"running"}'
-  ;;
-esac
-`
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if pid, err := readPid(filepath.Join(dir, "sandbox.pid")); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	return path
-}
-
-func podBundle(t *testing.T, kind string) string {
-	t.Helper()
-	b := t.TempDir()
-	spec := `{"ociVersion":"1.2.0","annotations":{"` + annContainerType + `":"` + kind + `","` + annSandboxID + `":"sb"}}`
-	if err := os.WriteFile(filepath.Join(b, configFile), []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func TestRunscWrapperSubcontainerExit(t *testing.T) {
-	// Be what the shim is: the subreaper the waiter is reparented to.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		t.Skipf("cannot become a subreaper: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
-
-	dir := t.TempDir()
-	link := wrapperFor(t, fakeRunscPod(t, dir))
-	pidFile := filepath.Join(t.TempDir(), "init.pid")
-	out, err := exec.Command(link, "--root", "/r", "--log", "/l", "--log-format", "json",
-		"create", "--bundle", podBundle(t, "container"), "--pid-file", pidFile, "c1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("create: %v: %s", err, out)
-	}
-	waiter, err := readPid(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sandbox, _ := readPid(filepath.Join(dir, "sandbox.pid"))
-	if waiter == sandbox {
-		t.Fatal("pid file holds the sandbox's pid: the shim would never see this container exit")
-	}
-	t.Cleanup(func() { _ = syscall.Kill(waiter, syscall.SIGKILL) })
-	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", waiter)); !bytes.Contains(cmdline, []byte(waitFlag)) {
-		t.Errorf("pid %d is not the waiter: %q", waiter, cmdline)
-	}
-
-	// The container exits (runsc wait returns): so does the waiter, with
-	// the container's status.
-	time.Sleep(100 * time.Millisecond)
-	var ws syscall.WaitStatus
-	if pid, _ := syscall.Wait4(waiter, &ws, syscall.WNOHANG, nil); pid != 0 {
-		t.Fatalf("waiter exited before the container (status %v)", ws)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "exit"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := syscall.Wait4(waiter, &ws, 0, nil)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
+func TestFindRunscWrapper(t *testing.T) {
+	writeExe := func(t *testing.T, path string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("waiter did not exit after the container did")
 	}
-	if !ws.Exited() || ws.ExitStatus() != 137 {
-		t.Errorf("waiter status %v, want exit 137 (the container's)", ws)
-	}
-	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
-	if !strings.Contains(string(calls), "--oci-seccomp --root /r --log /l --log-format json wait c1") {
-		t.Errorf("runsc calls:\n%s", calls)
-	}
-}
 
-func TestRunscWrapperSandboxCreateKeepsPid(t *testing.T) {
-	dir := t.TempDir()
-	link := wrapperFor(t, fakeRunscPod(t, dir))
-	pidFile := filepath.Join(t.TempDir(), "init.pid")
-	out, err := exec.Command(link, "--root", "/r", "create", "--bundle", podBundle(t, "sandbox"), "--pid-file", pidFile, "sb").CombinedOutput()
-	if err != nil {
-		t.Fatalf("create: %v: %s", err, out)
+	// Next to the shim binary first, even with another one in PATH.
+	shimDir, pathDir := t.TempDir(), t.TempDir()
+	writeExe(t, filepath.Join(shimDir, runscwrap.Name))
+	writeExe(t, filepath.Join(pathDir, runscwrap.Name))
+	t.Setenv("PATH", pathDir)
+	got, err := findRunscWrapper(filepath.Join(shimDir, "containerd-shim-hardened-v2"))
+	if err != nil || got != filepath.Join(shimDir, runscwrap.Name) {
+		t.Errorf("next to the shim: %q %v", got, err)
 	}
-	got, _ := readPid(pidFile)
-	sandbox, _ := readPid(filepath.Join(dir, "sandbox.pid"))
-	if got != sandbox {
-		t.Errorf("pod sandbox pid file %d, want runsc's %d", got, sandbox)
-	}
-}
 
-func TestRunscWrapperKillOfStoppedContainer(t *testing.T) {
-	dir := t.TempDir()
-	runsc := filepath.Join(dir, "runsc")
-	script := `#!/bin/sh
-for a in "$@"; do
-  case "$a" in
-  gone) echo "sandbox is not running" >&2; exit 128;;
-  broken) echo "permission denied" >&2; exit 1;;
-  esac
-done
-exit 0
-`
-	if err := os.WriteFile(runsc, []byte(script), 0o755); err != nil {
+	// Then PATH.
+	got, err = findRunscWrapper(filepath.Join(t.TempDir(), "containerd-shim-hardened-v2"))
+	if err != nil || got != filepath.Join(pathDir, runscwrap.Name) {
+		t.Errorf("from PATH: %q %v", got, err)
+	}
+
+	// A file that is not executable does not count.
+	notExe := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notExe, runscwrap.Name), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	link := wrapperFor(t, runsc)
-	for _, tc := range []struct {
-		id     string
-		code   int
-		notRun bool
-	}{
-		{"live", 0, false},
-		{"gone", 128, true},  // runc's words, so the shim reads "already exited"
-		{"broken", 1, false}, // a real failure stays one
-	} {
-		out, err := exec.Command(link, "--root", "/r", "kill", "--all", tc.id, "9").CombinedOutput()
-		code := 0
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			code = exitErr.ExitCode()
-		}
-		if code != tc.code || strings.Contains(string(out), "container not running") != tc.notRun {
-			t.Errorf("%s: exit %d output %q", tc.id, code, out)
-		}
+	t.Setenv("PATH", t.TempDir())
+	if got, err := findRunscWrapper(filepath.Join(notExe, "containerd-shim-hardened-v2")); err == nil {
+		t.Errorf("found %q, want an error", got)
+	}
+
+	// Nowhere: an error that says what is missing and where it goes.
+	_, err = findRunscWrapper(filepath.Join(t.TempDir(), "containerd-shim-hardened-v2"))
+	if err == nil || !strings.Contains(err.Error(), runscwrap.Name) || !strings.Contains(err.Error(), "next to containerd-shim-hardened-v2") || !errors.Is(err, errdefs.ErrFailedPrecondition) {
+		t.Errorf("missing wrapper: %v", err)
+	}
+}
+
+func TestCreateGVisorWithoutWrapperRefused(t *testing.T) {
+	saved := wrapperBinary
+	wrapperBinary = func() (string, error) { return findRunscWrapper(filepath.Join(t.TempDir(), "shim")) }
+	t.Cleanup(func() { wrapperBinary = saved })
+	t.Setenv("PATH", t.TempDir())
+
+	ts := newTestService(t, nil)
+	orig := defaultSpec(t, "g", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(map[string]string{"hardened.dev/runtime": "gvisor"}))
+	bundle := ts.bundle(t, "g", orig)
+	_, err := ts.create(t, "g", bundle, policyOpts(t, testPolicy("enforce", "")))
+	wantCode(t, err, codes.FailedPrecondition, runscwrap.Name, "not installed")
+	if len(ts.inner.creates) != 0 {
+		t.Error("the stock Create ran without the wrapper")
+	}
+	if _, err := os.Stat(filepath.Join(bundle, reportFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused Create left %s behind (%v)", reportFile, err)
 	}
 }

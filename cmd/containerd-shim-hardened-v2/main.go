@@ -1,6 +1,6 @@
 // Command containerd-shim-hardened-v2 is the hardened containerd shim
-// (runtime type io.containerd.hardened.v2). Invoked as hardened-runsc (a
-// symlink the shim creates), it is the runsc wrapper instead.
+// (runtime type io.containerd.hardened.v2). Its runsc wrapper is a separate
+// binary, hardened-runsc (cmd/hardened-runsc), installed next to it.
 package main
 
 import (
@@ -11,11 +11,15 @@ import (
 
 	hshim "github.com/hardened-dev/hardened/shim"
 	_ "github.com/hardened-dev/hardened/shim/plugin"
+	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
 func main() {
-	if hshim.IsRunscWrapper(os.Args[0]) {
-		hshim.RunscWrapperMain()
+	// Shims before the wrapper was its own binary symlinked this binary as
+	// hardened-runsc; containers they created still name such a symlink
+	// (their `delete` runs it), so this binary keeps answering to it.
+	if runscwrap.IsWrapper(os.Args[0]) {
+		runscwrap.Main()
 	}
 	shim.RunShim(context.Background(), hshim.NewManager("io.containerd.hardened.v2"))
 }
