@@ -242,6 +242,16 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 			rep.NotEnforced = hrep.NotEnforced
 		}
 	}
+	// Host paths as the host resolves them: the engine compares sources as
+	// written, so a bind source that is a symlink to a denied path
+	// (/data/x -> /proc) is only caught here.
+	if hardened != nil {
+		if err := hardening.CheckMountSources(hardened, dec.Profile, resolveHostPaths(hardened)); err != nil {
+			if err := refuse("container %s refused by profile %s (%s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, err); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// The AppArmor profile the spec names must be in the kernel before runc
 	// sees the spec (runc would fail after cgroups and mounts exist).
 	if hardened != nil && !audit && st.cfg.Host.AppArmor && use == policy.RuntimeRunc {
