@@ -1,10 +1,9 @@
 package profiles
 
 import (
-	"cmp"
 	"errors"
-	"slices"
-	"strconv"
+
+	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
 )
 
 // Sentinel errors. Test with errors.Is.
@@ -31,16 +30,10 @@ type Error struct {
 	Err error
 }
 
-func (e *Error) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc += ":" + strconv.Itoa(e.Line)
-		if e.Column > 0 {
-			loc += ":" + strconv.Itoa(e.Column)
-		}
-	}
-	return loc + ": " + e.Msg
-}
+func (e *Error) Error() string { return tomlpos.Message(e.File, e.Line, e.Column, e.Msg) }
+
+// Position returns the problem's line and column (0 when unknown).
+func (e *Error) Position() (line, column int) { return e.Line, e.Column }
 
 // Unwrap returns ErrInvalidProfile and the cause.
 func (e *Error) Unwrap() []error {
@@ -50,34 +43,5 @@ func (e *Error) Unwrap() []error {
 	return []error{ErrInvalidProfile}
 }
 
-// join returns nil, the only error, or all of them ordered by place (one a
-// line; those without a line last).
-func join(errs []*Error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	slices.SortStableFunc(errs, func(a, b *Error) int {
-		return cmp.Or(
-			compareBool(a.Line == 0, b.Line == 0),
-			cmp.Compare(a.Line, b.Line),
-			cmp.Compare(a.Column, b.Column))
-	})
-	all := make([]error, len(errs))
-	for i, e := range errs {
-		all[i] = e
-	}
-	return errors.Join(all...)
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
+// join returns nil, the only error, or all of them ordered by place.
+func join(errs []*Error) error { return tomlpos.Join(errs) }
