@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/hardened-dev/hardened/profiles"
 )
 
@@ -73,10 +71,11 @@ const (
 	AppArmorOff         = "off"          // never set an AppArmor profile; report a gap
 )
 
-// Backends, as the report names them.
+// Backends, as the report names them: the runtime names of profiles and
+// the node policy.
 const (
-	BackendRunc   = "runc"
-	BackendGVisor = "gvisor"
+	BackendRunc   = profiles.RuntimeRunc
+	BackendGVisor = profiles.RuntimeGVisor
 )
 
 // Host is what the engine needs to know about the node; the caller probes
@@ -126,25 +125,6 @@ type Report struct {
 	Changes     []Change `json:"changes"`
 	NotEnforced []Gap    `json:"notEnforced,omitempty"`
 }
-
-// The engine's entry points (engine.go, validate.go, update.go):
-//
-//	Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error)
-//	    returns a hardened deep copy; never mutates in.
-//	HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Process, *Report, error)
-//	    hardens a process exec'd into a container whose (hardened) spec is
-//	    container: no capability beyond the init process's, the same
-//	    no_new_privileges, AppArmor label, cwd/env/args checks; refused
-//	    when the profile denies exec.
-//	Validate(s *specs.Spec, cfg Config) error
-//	    checks a spec the way the engine's output must satisfy (and the
-//	    way runc will read it).
-//	HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.LinuxResources, *Report, error)
-//	    hardens the resources of a task update (runc update), so that an
-//	    update cannot lift the pids limit.
-//
-// All of them are safe for concurrent use.
-var _ = specs.Spec{}
 
 // change records one changed field.
 func (r *Report) change(rule, field, before, after string) {

@@ -4,7 +4,11 @@
 // at all is a valid, safe policy (Default).
 package policy
 
-import "github.com/hardened-dev/hardened/internal/policy/tomlpos"
+import (
+	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"github.com/hardened-dev/hardened/profiles"
+)
 
 // Modes.
 const (
@@ -15,17 +19,18 @@ const (
 	ModeAudit = "audit"
 )
 
-// AppArmor settings: what happens when the host has no AppArmor.
+// AppArmor settings: what happens when the host has no AppArmor. The
+// setting is the engine's AppArmor mode, passed through as it is.
 const (
-	AppArmorIfAvailable = "if-available" // run, and report "not enforced"
-	AppArmorRequired    = "required"     // refuse the container
-	AppArmorOff         = "off"          // never set an AppArmor profile
+	AppArmorIfAvailable = hardening.AppArmorIfAvailable // run, and report "not enforced"
+	AppArmorRequired    = hardening.AppArmorRequired    // refuse the container
+	AppArmorOff         = hardening.AppArmorOff         // never set an AppArmor profile
 )
 
-// Runtime names.
+// Runtime names, as profiles name them.
 const (
-	RuntimeRunc   = "runc"
-	RuntimeGVisor = "gvisor"
+	RuntimeRunc   = profiles.RuntimeRunc
+	RuntimeGVisor = profiles.RuntimeGVisor
 )
 
 // Policy is the node policy. Field tags are the file's keys; unknown keys
