@@ -115,7 +115,7 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 
 	seccomp := "the spec's own filter is kept"
 	if p.Seccomp.Base == "default" {
-		seccomp = "containerd's default filter, generated after the capability drop (a spec's own filter is kept if it is not weaker)"
+		seccomp = "containerd's default filter, generated after the capability drop; a spec's own filter is merged with it, never loosened (what it blocks stays blocked)"
 	}
 	if len(p.Seccomp.Deny) > 0 {
 		seccomp += fmt.Sprintf("; also denied: %s", strings.Join(p.Seccomp.Deny, " "))
