@@ -31,8 +31,8 @@ import (
 // container's record (its labels, its image, its runtime options), for a
 // CRI container also the pod sandbox's record (where CRI puts the pod's
 // labels), and the image's config blob. It uses containerd's raw API
-// clients over one lazily dialed connection, not the containerd client
-// package, to keep the shim small.
+// clients, not the containerd client package, to keep the shim small, over
+// a connection that lives as long as the lookups using it.
 
 // containerInfo is what the shim reads from containerd for one container.
 type containerInfo struct {
@@ -63,30 +63,50 @@ type grpcLabels struct {
 	address  string
 	platform platforms.MatchComparer
 
-	once sync.Once
-	conn *grpc.ClientConn
-	err  error
+	mu    sync.Mutex
+	conn  *grpc.ClientConn
+	users int // lookups in flight on conn
 }
 
 func newGRPCLabels(address string) *grpcLabels {
 	return &grpcLabels{address: address, platform: platforms.Default()}
 }
 
-func (g *grpcLabels) dial() (*grpc.ClientConn, error) {
-	g.once.Do(func() {
+// acquire returns the connection to containerd, dialing it if there is
+// none; release hands it back. The last lookup in flight closes it: a
+// shim spends its life idle between Creates (one per container of its
+// pod), and an open gRPC connection keeps an HTTP/2 transport, its
+// buffers and goroutines for nothing (about 0.3 MB of the shim's ~5 MB of
+// private memory). Concurrent Creates share one connection; the next
+// Create dials again (a unix socket: about a millisecond).
+func (g *grpcLabels) acquire() (*grpc.ClientConn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn == nil {
 		target := g.address
 		if !strings.Contains(target, "://") {
 			target = "unix://" + target
 		}
-		g.conn, g.err = grpc.NewClient(target,
+		conn, err := grpc.NewClient(target,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
-			// Creates come in bursts (a pod's containers); between them
-			// the shim holds no connection.
-			grpc.WithIdleTimeout(time.Minute),
 		)
-	})
-	return g.conn, g.err
+		if err != nil {
+			return nil, err
+		}
+		g.conn = conn
+	}
+	g.users++
+	return g.conn, nil
+}
+
+func (g *grpcLabels) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.users--; g.users == 0 && g.conn != nil {
+		_ = g.conn.Close()
+		g.conn = nil
+	}
 }
 
 func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*containerInfo, error) {
@@ -94,10 +114,11 @@ func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*contain
 	if err != nil {
 		return nil, err
 	}
-	conn, err := g.dial()
+	conn, err := g.acquire()
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to containerd at %s: %w", g.address, err)
 	}
+	defer g.release()
 	// Exactly one namespace header, whatever the caller's context carries.
 	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(namespaces.GRPCHeader, ns))
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)

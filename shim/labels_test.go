@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,6 +214,25 @@ func TestGRPCLabels(t *testing.T) {
 
 	if info, err := g.lookup(testCtx(), "noimage", ""); err != nil || len(info.ImageLabels) != 0 {
 		t.Errorf("container without image: %+v %v", info, err)
+	}
+	// Idle between Creates: no connection is kept (the lookups above each
+	// dialed their own); concurrent lookups share one.
+	if g.conn != nil || g.users != 0 {
+		t.Errorf("after the lookups: conn %v, %d users; want none", g.conn, g.users)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := g.lookup(testCtx(), "c", "sb"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if g.conn != nil || g.users != 0 {
+		t.Errorf("after concurrent lookups: conn %v, %d users; want none", g.conn, g.users)
 	}
 	// Fail closed: a record, a sandbox or an image that cannot be read.
 	for _, tc := range []struct{ id, sandbox, want string }{
