@@ -23,6 +23,7 @@ import (
 // anything is written or created, so a refused Create leaves the bundle as
 // containerd wrote it and nothing behind.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	defer s.release.created()
 	p, err := s.plan(ctx, r)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")

@@ -34,6 +34,8 @@ type Service struct {
 
 	mu         sync.Mutex
 	containers map[string]*ctrState
+
+	release *memReleaser
 }
 
 // ctrState is what Exec and Update need about a container.
@@ -68,6 +70,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		appArmor:         hostAppArmor,
 		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
+		release:          newMemReleaser(),
 	}
 	if s.runDir == "" {
 		s.runDir = runDir()
