@@ -13,6 +13,7 @@ import (
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/platforms"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -65,11 +67,15 @@ type grpcLabels struct {
 
 	mu    sync.Mutex
 	conn  *grpc.ClientConn
-	users int // lookups in flight on conn
+	users int // lookups in flight on conn (and warm, until the first)
+
+	looked     chan struct{} // closed by the first lookup
+	lookedOnce sync.Once
+	hold       time.Duration // warmHold
 }
 
 func newGRPCLabels(address string) *grpcLabels {
-	return &grpcLabels{address: address, platform: platforms.Default()}
+	return &grpcLabels{address: address, platform: platforms.Default(), looked: make(chan struct{}), hold: warmHold}
 }
 
 // acquire returns the connection to containerd, dialing it if there is
@@ -109,6 +115,36 @@ func (g *grpcLabels) release() {
 	}
 }
 
+// warmHold bounds how long warm keeps its connection for a Create that
+// does not come.
+const warmHold = 10 * time.Second
+
+// warm gets the first lookup's cold costs out of its way (see
+// warm.go): it dials containerd and initialises the protobuf types of
+// the lookup's messages, and holds the connection until the first lookup
+// has taken it over (or warmHold passed).
+func (g *grpcLabels) warm() {
+	conn, err := g.acquire()
+	if err != nil {
+		return
+	}
+	conn.Connect()
+	for _, m := range []proto.Message{
+		&containersapi.GetContainerRequest{}, &containersapi.GetContainerResponse{Container: &containersapi.Container{Runtime: &containersapi.Container_Runtime{}}},
+		&imagesapi.GetImageRequest{}, &imagesapi.GetImageResponse{Image: &imagesapi.Image{Target: &types.Descriptor{}}},
+		&contentapi.ReadContentRequest{}, &contentapi.ReadContentResponse{},
+	} {
+		if b, err := proto.Marshal(m); err == nil {
+			_ = proto.Unmarshal(b, m)
+		}
+	}
+	select {
+	case <-g.looked:
+	case <-time.After(g.hold):
+	}
+	g.release()
+}
+
 func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*containerInfo, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -118,6 +154,7 @@ func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*contain
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to containerd at %s: %w", g.address, err)
 	}
+	g.lookedOnce.Do(func() { close(g.looked) })
 	defer g.release()
 	// Exactly one namespace header, whatever the caller's context carries.
 	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(namespaces.GRPCHeader, ns))

@@ -253,3 +253,50 @@ func TestGRPCLabels(t *testing.T) {
 		t.Error("lookup against no containerd succeeded")
 	}
 }
+
+func TestGRPCLabelsWarm(t *testing.T) {
+	f := &fakeContainerd{blobs: blobStore{}, containers: map[string]*containersapi.Container{"c": {ID: "c"}}}
+	connOpen := func(g *grpcLabels) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.conn != nil
+	}
+	waitClosed := func(t *testing.T, g *grpcLabels) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); connOpen(g); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the warm connection is never closed")
+			}
+		}
+	}
+
+	// The first lookup takes the warm connection over; once it is done,
+	// nothing stays open.
+	g := newGRPCLabels(serveFake(t, f))
+	go g.warm()
+	for !connOpen(g) {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := g.lookup(testCtx(), "c", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, g)
+
+	// No Create comes: the connection is dropped after the hold.
+	g = newGRPCLabels(serveFake(t, f))
+	g.hold = 20 * time.Millisecond
+	g.warm()
+	if connOpen(g) {
+		t.Error("warm returned with the connection still open")
+	}
+
+	// No containerd: warm gives up quietly, lookups still fail closed.
+	g = newGRPCLabels(filepath.Join(t.TempDir(), "nothing.sock"))
+	g.hold = 20 * time.Millisecond
+	g.warm()
+	ctx, cancel := context.WithTimeout(testCtx(), 2*time.Second)
+	defer cancel()
+	if _, err := g.lookup(ctx, "c", ""); err == nil {
+		t.Error("lookup against no containerd succeeded")
+	}
+}

@@ -81,6 +81,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 	s.gate = func(ctx context.Context, path string) error {
 		return gateRunc(ctx, path, filepath.Join(s.runDir, "runc-gate"))
 	}
+	go warm(s.labels, s.policies)
 	return s
 }
 
