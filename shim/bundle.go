@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/internal/atomicfile"
 )
 
 // Files the shim keeps in a bundle, next to containerd's config.json.
@@ -64,40 +66,7 @@ func writeBundleSpec(bundle string, s *specs.Spec) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode the hardened spec: %w", err)
 	}
-	return writeFileAtomic(cfg, data, st.Mode().Perm())
-}
-
-// writeFileAtomic writes data to path through a synced temporary file in
-// the same directory renamed over path, then syncs the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (retErr error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create a temporary file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if retErr != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("failed to replace %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(cfg, data, st.Mode().Perm())
 }
 
 // writeFileSync writes a new file and syncs it (no rename: the caller
@@ -118,25 +87,13 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 	return f.Close()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // writeJSON writes v as indented JSON, atomically.
 func writeJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(data, '\n'), 0o644)
+	return atomicfile.Write(path, append(data, '\n'), 0o644)
 }
 
 func readJSON(path string, v any) error {

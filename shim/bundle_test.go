@@ -58,32 +58,6 @@ func TestWriteBundleSpecKeepsOriginalOnce(t *testing.T) {
 	assertNoTempFiles(t, dir)
 }
 
-func TestWriteFileAtomicReplaces(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	// Another name for the old file keeps seeing the old content: the new
-	// one is a new inode renamed into place, never written in place.
-	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(path, filepath.Join(dir, "old-link")); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(path, []byte("new"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "new" {
-		t.Errorf("content %q", b)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "old-link")); string(b) != "old" {
-		t.Errorf("old inode modified in place: %q", b)
-	}
-	assertNoTempFiles(t, dir)
-	if err := writeFileAtomic(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
-		t.Error("write into a missing directory succeeded")
-	}
-}
-
 func TestReportRoundTrip(t *testing.T) {
 	ts := newTestService(t, nil)
 	bundle := ts.bundle(t, "r", defaultSpec(t, "r", oci.WithProcessArgs("/bin/sh")))

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/hardened-dev/hardened/internal/atomicfile"
 )
 
 // cacheSchema changes when the cache file's meaning changes.
@@ -137,19 +139,7 @@ func writeCache(name string, e cacheEntry) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode gate cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".runc-*.tmp")
-	if err != nil {
-		return fmt.Errorf("failed to write gate cache: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename: ENOENT, ignored
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("failed to write gate cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to write gate cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := atomicfile.Write(name, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("failed to write gate cache: %w", err)
 	}
 	return nil

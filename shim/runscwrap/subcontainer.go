@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hardened-dev/hardened/internal/atomicfile"
 )
 
 // Exits of a pod's app containers on gVisor.
@@ -98,7 +100,7 @@ func runCreateSubcontainer(self string, cfg Config, goRuncArgs []string, stdin, 
 		return fail(fmt.Errorf("failed to start the exit waiter: %w", err))
 	}
 	joinCgroups(waiter.Process.Pid, sandboxPid)
-	if err := writeFileAtomic(pidFile, []byte(strconv.Itoa(waiter.Process.Pid)), 0o644); err != nil {
+	if err := atomicfile.Write(pidFile, []byte(strconv.Itoa(waiter.Process.Pid)), 0o644); err != nil {
 		_ = waiter.Process.Kill()
 		return fail(err)
 	}
@@ -211,38 +213,4 @@ func unifiedRoot() string {
 		return "/sys/fs/cgroup"
 	}
 	return "/sys/fs/cgroup/unified"
-}
-
-// writeFileAtomic writes data to path through a synced temporary file in
-// the same directory renamed over path: go-runc reads either no pid file or
-// a whole one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (retErr error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create a temporary file: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if retErr != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("failed to write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("failed to replace %s: %w", path, err)
-	}
-	return nil
 }
