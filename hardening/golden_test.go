@@ -2,12 +2,13 @@ package hardening
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	goldenfile "github.com/hardened-dev/hardened/internal/golden"
 )
 
 // goldenSpecs are the inputs of the golden files: containerd's default spec
@@ -47,19 +48,7 @@ func TestGolden(t *testing.T) {
 				}
 				got := mustJSON(t, g) + "\n"
 				file := filepath.Join("testdata", "golden", prof+"-"+name+".json")
-				if *update {
-					if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatalf("%v (run go test -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs from the engine's output; run go test ./hardening -run TestGolden -update and review the diff", file)
-				}
+				goldenfile.Check(t, file, []byte(got), *update)
 			})
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hardened-dev/hardened/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/bad/*.err from the current messages")
@@ -287,20 +289,7 @@ func TestParseBad(t *testing.T) {
 			if !errors.As(err, &pe) || pe.File != filepath.Base(f) {
 				t.Errorf("error does not name the file: %v", err)
 			}
-			golden := strings.TrimSuffix(f, ".toml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatalf("%v (run with -update)", rerr)
-			}
-			if got := err.Error() + "\n"; got != string(want) {
-				t.Errorf("message:\n%s\nwant:\n%s", got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".toml")+".err", []byte(err.Error()+"\n"), *update)
 		})
 	}
 }

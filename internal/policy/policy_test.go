@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardened-dev/hardened/internal/golden"
 	"github.com/hardened-dev/hardened/profiles"
 )
 
@@ -126,20 +127,7 @@ func TestBad(t *testing.T) {
 			if !errors.Is(err, ErrInvalidPolicy) {
 				t.Errorf("does not wrap ErrInvalidPolicy: %v", err)
 			}
-			golden := strings.TrimSuffix(f, ".toml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, rerr := os.ReadFile(golden)
-			if rerr != nil {
-				t.Fatalf("%v (run with -update)", rerr)
-			}
-			if got := err.Error() + "\n"; got != string(want) {
-				t.Errorf("message:\n%s\nwant:\n%s", got, want)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".toml")+".err", []byte(err.Error()+"\n"), *update)
 		})
 	}
 }
