@@ -7,17 +7,19 @@
 //     stock runc shim with the default seccomp profile and a read-only
 //     rootfs (`ctr run --seccomp --read-only`);
 //   - the same through the hardened shim's gVisor route vs the stock runc
-//     shim with BinaryName=runsc;
+//     shim with BinaryName=runsc, the same spec, and runsc enforcing its
+//     seccomp filter as it does on the gVisor route (runsc's own
+//     dev.gvisor.flag.oci-seccomp annotation);
 //   - resident memory (VmRSS) of one idle hardened shim vs one idle stock
-//     shim, each serving a `sleep` container.
+//     shim, each serving a `sleep` container, both binaries read from disk
+//     (their page cache dropped first).
 //
 // It prints medians and ratios against the targets (start <= 1.05, gVisor
-// <= 1.05, memory <= 1.10). Needs root and the tools of
-// hack/install-tools.sh; -strict exits 1 when a target is missed.
-// -seccomp-ref adds, for information, the gVisor route against the stock
-// shim driving runsc with --oci-seccomp (through the hardened shim's
-// wrapper): the stock baseline runs the seccomp filter nowhere, the
-// hardened route always has runsc enforce it.
+// <= 1.05, memory <= 1.10), and reference lines without a target: the
+// gVisor route against the stock shim driving runsc that ignores the
+// filter (what enforcing it costs), and the idle shims' private memory.
+// Needs root and the tools of hack/install-tools.sh; -strict exits 1 when
+// a target is missed.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -38,12 +41,11 @@ func main() {
 	memRounds := flag.Int("mem-rounds", 3, "idle-shim memory samples (a new container each)")
 	strict := flag.Bool("strict", false, "exit 1 when a ratio misses its target")
 	skipGVisor := flag.Bool("skip-gvisor", false, "skip the gVisor comparison")
-	seccompRef := flag.Bool("seccomp-ref", false, "also time the gVisor route against the stock shim driving runsc with --oci-seccomp (information, no target)")
 	flag.Parse()
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	code, err := run(ctx, *n, *warmup, *memRounds, *skipGVisor, *seccompRef, *strict)
+	code, err := run(ctx, *n, *warmup, *memRounds, *skipGVisor, *strict)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hardened-bench: %v\n", err)
 		os.Exit(2)
@@ -62,7 +64,7 @@ type result struct {
 	info   bool // no target: context for another ratio
 }
 
-func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, seccompRef, strict bool) (int, error) {
+func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, strict bool) (int, error) {
 	s, err := harness.NewSetup(ctx, "bench")
 	if err != nil {
 		return 0, err
@@ -110,23 +112,24 @@ func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, seccompRef, 
 		phaseLine(gvisor, ga)
 		phaseLine(stockRunsc, gb)
 	}
-	if !skipGVisor && seccompRef {
-		ref, err := d.SeccompRunscVariant()
-		if err != nil {
-			return 0, err
-		}
+	if !skipGVisor {
+		ref := harness.StockRunscUnfiltered(s.ToolsBin)
 		ga, gb, err := d.Alternate(ctx, ns, gvisor, ref, n, warmup)
 		if err != nil {
 			return 0, err
 		}
-		ratio("gVisor vs --oci-seccomp", "ms", ms(harness.Median(harness.Totals(ga))), ms(harness.Median(harness.Totals(gb))), 0, gvisor.Name, ref.Name)
+		ratio("gVisor vs no filter", "ms", ms(harness.Median(harness.Totals(ga))), ms(harness.Median(harness.Totals(gb))), 0, gvisor.Name, ref.Name)
 		results[len(results)-1].info = true
 		phaseLine(gvisor, ga)
 		phaseLine(ref, gb)
 	}
 
 	var ma, mb []harness.ShimMemory
+	stockShim := filepath.Join(s.ToolsBin, "containerd-shim-runc-v2")
 	for i := 0; i < memRounds; i++ {
+		if err := harness.EvictPageCache(s.Bins.Shim, stockShim); err != nil {
+			return 0, err
+		}
 		h := hardened.Spec(fmt.Sprintf("idle-h-%d", i))
 		st := stock.Spec(fmt.Sprintf("idle-s-%d", i))
 		mh, err := d.IdleShimMemory(ctx, ns, h, harness.ShimBinary, time.Second)
@@ -180,8 +183,8 @@ func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, seccompRef, 
 	for _, l := range phases {
 		fmt.Println(l)
 	}
-	fmt.Println("\nidle shims, median MiB: RssFile is mapped page cache, shared between processes; FilePmdMapped of it is in 2 MiB pages,")
-	fmt.Println("mapped whole (a freshly written binary's page cache can be), which makes RssFile depend on how the binary was installed")
+	fmt.Println("\nidle shims, median MiB, both binaries read from disk (page cache dropped before each round): RssFile is mapped page")
+	fmt.Println("cache, shared between processes; FilePmdMapped of it is mapped in 2 MiB pages")
 	for _, l := range memLines {
 		fmt.Println(l)
 	}
