@@ -26,25 +26,34 @@ const (
 	stateFile = "hardening-state.json"
 )
 
-// readBundleSpec reads the spec to harden: the original containerd wrote,
-// which is config.json.orig when an earlier attempt already rewrote
+// readBundleSpecFile reads the spec to harden: the original containerd
+// wrote, which is config.json.orig when an earlier attempt already rewrote
 // config.json (a retried Create must start from the same input, not from
 // its own output).
-func readBundleSpec(bundle string) (*specs.Spec, error) {
-	path := filepath.Join(bundle, origConfigFile)
-	data, err := os.ReadFile(path)
+func readBundleSpecFile(bundle string) (raw []byte, path string, err error) {
+	path = filepath.Join(bundle, origConfigFile)
+	raw, err = os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		path = filepath.Join(bundle, configFile)
-		data, err = os.ReadFile(path)
+		raw, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the bundle's spec: %w", err)
+		return nil, path, fmt.Errorf("failed to read the bundle's spec: %w", err)
+	}
+	return raw, path, nil
+}
+
+// readBundleSpec reads and decodes the spec to harden (readBundleSpecFile).
+func readBundleSpec(bundle string) ([]byte, *specs.Spec, error) {
+	raw, path, err := readBundleSpecFile(bundle)
+	if err != nil {
+		return nil, nil, err
 	}
 	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, nil, fmt.Errorf("failed to parse %s: %w", path, err)
 	}
-	return &s, nil
+	return raw, &s, nil
 }
 
 // writeBundleSpec replaces config.json with s. The original is kept as

@@ -17,7 +17,7 @@ func TestWriteBundleSpecKeepsOriginalOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := readBundleSpec(dir)
+	_, s, err := readBundleSpec(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestWriteBundleSpecKeepsOriginalOnce(t *testing.T) {
 	}
 
 	// A retry reads the original, not its own output...
-	again, err := readBundleSpec(dir)
+	_, again, err := readBundleSpec(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

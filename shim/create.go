@@ -57,23 +57,28 @@ type plan struct {
 	runc *options.Options
 }
 
-// plan decides everything about a container without side effects (besides
-// the runsc wrapper directory, which is node-wide and idempotent).
+// plan decides everything about a container without side effects
+// (besides the runsc wrapper directory, which is node-wide and idempotent).
 // In enforce mode every refusal returns an error; in audit mode the first
 // one is recorded in the report and the container runs unchanged on runc.
 func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan, error) {
+	if _, err := splitOptions(r.Options); err != nil {
+		return nil, invalidf("container %s: %v", r.ID, err)
+	}
+	in, err := s.inputsFor(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return s.decide(ctx, r, in)
+}
+
+// decide is plan with the inputs read.
+func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, in *inputs) (*plan, error) {
 	caller, err := splitOptions(r.Options)
 	if err != nil {
 		return nil, invalidf("container %s: %v", r.ID, err)
 	}
-	orig, err := readBundleSpec(r.Bundle)
-	if err != nil {
-		return nil, invalidf("container %s: %v", r.ID, err)
-	}
-	sandboxID, err := podMember(r.ID, orig.Annotations)
-	if err != nil {
-		return nil, invalidf("container %s: %v", r.ID, err)
-	}
+	orig, sandboxID := in.spec, in.sandboxID
 	rep := &Report{ContainerID: r.ID, Changes: []hardening.Change{}}
 
 	// Labels come from containerd, or not at all when there is no
@@ -83,15 +88,11 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	// task options instead of runtime options when it has any, e.g. runc
 	// options for user namespaces); else it is the built-in default. So the
 	// record is read first unless the request names the policy.
-	info := &containerInfo{}
-	var lookupErr error
+	info, lookupErr := in.info, in.lookupErr
 	if s.labels == nil {
 		rep.Notes = append(rep.Notes, "no containerd address: labels not read, decided from annotations only")
-	} else if info, lookupErr = s.labels.lookup(ctx, r.ID, sandboxID); lookupErr != nil {
-		info = &containerInfo{}
-		if caller.Policy == nil {
-			return nil, refusedf("container %s: cannot read its record from containerd, refusing rather than deciding without it: %v", r.ID, lookupErr)
-		}
+	} else if lookupErr != nil && caller.Policy == nil {
+		return nil, refusedf("container %s: cannot read its record from containerd, refusing rather than deciding without it: %v", r.ID, lookupErr)
 	}
 	src := caller.Policy
 	if src == nil {

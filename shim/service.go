@@ -36,6 +36,9 @@ type Service struct {
 	containers map[string]*ctrState
 
 	release *memReleaser
+	// speculation is the first Create's inputs, read at start (warm.go);
+	// nil once taken.
+	speculation *speculation
 }
 
 // ctrState is what Exec and Update need about a container.
@@ -59,6 +62,10 @@ type Config struct {
 	GRPCAddress string
 	// RunDir is the node-wide runtime directory (DefaultRunDir if "").
 	RunDir string
+	// Bundle is the bundle the shim was started in, and Namespace its
+	// namespace: the first Create's inputs are read from them at start.
+	// "" reads nothing ahead.
+	Bundle, Namespace string
 }
 
 // NewService wraps the stock task service.
@@ -81,7 +88,12 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 	s.gate = func(ctx context.Context, path string) error {
 		return gateRunc(ctx, path, filepath.Join(s.runDir, "runc-gate"))
 	}
-	go warm(s.labels, s.policies)
+	var speculate func()
+	if cfg.Bundle != "" && cfg.Namespace != "" {
+		sp := s.startSpeculation(cfg.Namespace, cfg.Bundle)
+		speculate = func() { s.speculate(sp) }
+	}
+	go warm(s.labels, s.policies, speculate)
 	return s
 }
 
@@ -150,7 +162,7 @@ func loadState(bundle string) (*ctrState, error) {
 	}
 	st := &ctrState{bundle: bundle, mode: saved.Mode, cfg: saved.config(), spec: &spec, curPids: pidsLimit(&spec)}
 	st.origPids = st.curPids
-	if orig, err := readBundleSpec(bundle); err == nil {
+	if _, orig, err := readBundleSpec(bundle); err == nil {
 		st.origPids = pidsLimit(orig)
 	}
 	return st, nil

@@ -4,7 +4,10 @@
 package plugin
 
 import (
+	"os"
+
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/pkg/shutdown"
 	"github.com/containerd/containerd/v2/plugins"
@@ -39,8 +42,15 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			// The shim runs in the bundle of the container it was
+			// started for (its working directory): that Create's inputs
+			// are read ahead.
+			bundle, _ := os.Getwd()
+			ns, _ := namespaces.Namespace(ic.Context)
 			return hshim.NewService(inner, hshim.Config{
 				GRPCAddress: ic.Properties[plugins.PropertyGRPCAddress],
+				Bundle:      bundle,
+				Namespace:   ns,
 			}), nil
 		},
 	})
