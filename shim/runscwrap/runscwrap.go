@@ -25,8 +25,8 @@
 // in a directory that also holds ConfigFile (runsc's path and flags). Every
 // subcommand but `start`, `kill` and a pod app container's `create` is a
 // plain execve of runsc with the flags inserted: same pid, same stdio, no
-// extra process. `start` runs runsc with its stdout/stderr on memory files
-// and relays them once runsc exits.
+// extra process. `start` of a pod's app container runs runsc with its
+// stdout/stderr on memory files and relays them once runsc exits.
 package runscwrap
 
 import (
@@ -94,7 +94,7 @@ func Run(argv []string, stdin, stdout, stderr *os.File) int {
 	}
 	args := runscArgv(cfg, argv[1:])
 	switch sub, subArgs := splitSubcommand(argv[1:]); {
-	case sub == "start":
+	case sub == "start" && !isShimContainer(subArgs):
 		return runStart(args, stdin, stdout, stderr)
 	case sub == "kill":
 		return runKill(args, stdin, stdout, stderr)
@@ -103,6 +103,21 @@ func Run(argv []string, stdin, stdout, stderr *os.File) int {
 	}
 	// execve keeps the pid go-runc waits on and passes stdio as is.
 	return fail(syscall.Exec(cfg.Path, args, os.Environ()))
+}
+
+// isShimContainer reports whether the container a subcommand names (its
+// last argument) is the one the shim was started for: the shim runs, and
+// runs the wrapper, in that container's bundle. It is runsc's root
+// container (a pod's sandbox, or a container of its own), whose sandbox
+// and gofer its `create` started: its `start` starts no process, and is
+// exec'd like the other subcommands.
+func isShimContainer(subArgs []string) bool {
+	if len(subArgs) == 0 {
+		return false
+	}
+	id := subArgs[len(subArgs)-1]
+	cwd, err := os.Getwd()
+	return err == nil && id != "" && !strings.HasPrefix(id, "-") && filepath.Base(cwd) == id
 }
 
 // runStart runs `runsc ... start` with stdout and stderr on memory files,

@@ -188,6 +188,45 @@ func TestRunscWrapperStartDoesNotHang(t *testing.T) {
 	}
 }
 
+func TestRunscWrapperExecsStartOfTheShimsContainer(t *testing.T) {
+	// The shim runs in the bundle of the container it was started for,
+	// runsc's root container: its start leaves no process behind and is
+	// exec'd (same pid, the caller's stdout).
+	dir := t.TempDir()
+	link := wrapperFor(t, fakeRunsc(t, dir))
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "child.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	bundle := filepath.Join(t.TempDir(), "c1")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A file, not a pipe: the fake's child holds what it is given.
+	outPath := filepath.Join(t.TempDir(), "out")
+	outFile, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cmd := exec.Command(link, "--root", "/r", "start", "c1")
+	cmd.Dir = bundle
+	cmd.Stdout = outFile
+	err = cmd.Run()
+	out, _ := os.ReadFile(outPath)
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 {
+		t.Fatalf("exit %v, want runsc's status 3: %s", err, out)
+	}
+	want := "pid=" + strconv.Itoa(cmd.Process.Pid) + " args=--oci-seccomp --root /r start c1"
+	if got := strings.TrimSpace(string(out)); got != want {
+		t.Errorf("got %q, want %q (exec'd)", got, want)
+	}
+}
+
 func TestRunscWrapperExecsOtherSubcommands(t *testing.T) {
 	link := wrapperFor(t, fakeRunsc(t, t.TempDir()))
 	cmd := exec.Command(link, "--root", "/r", "state", "c1")
