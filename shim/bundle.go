@@ -56,13 +56,13 @@ func readBundleSpec(bundle string) ([]byte, *specs.Spec, error) {
 	return raw, &s, nil
 }
 
-// writeBundleSpec replaces config.json with s. The original is kept as
-// config.json.orig, once: a hard link made before the rename, and never
-// replaced (link(2) fails when the name exists), so a retry cannot
-// overwrite the original with an already hardened spec. The new file is
-// written beside the old one, synced and renamed over it, so runc reads
-// either the old spec or the whole new one.
-func writeBundleSpec(bundle string, s *specs.Spec) error {
+// writeBundleSpec replaces config.json with data, an encoded spec. The
+// original is kept as config.json.orig, once: a hard link made before the
+// rename, and never replaced (link(2) fails when the name exists), so a
+// retry cannot overwrite the original with an already hardened spec. The
+// new file is written beside the old one, synced and renamed over it, so
+// runc reads either the old spec or the whole new one.
+func writeBundleSpec(bundle string, data []byte) error {
 	cfg := filepath.Join(bundle, configFile)
 	st, err := os.Stat(cfg)
 	if err != nil {
@@ -70,10 +70,6 @@ func writeBundleSpec(bundle string, s *specs.Spec) error {
 	}
 	if err := os.Link(cfg, filepath.Join(bundle, origConfigFile)); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("failed to keep the original spec: %w", err)
-	}
-	data, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("failed to encode the hardened spec: %w", err)
 	}
 	return atomicfile.Write(cfg, data, st.Mode().Perm())
 }
@@ -96,13 +92,13 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 	return f.Close()
 }
 
-// writeJSON writes v as indented JSON, atomically.
-func writeJSON(path string, v any) error {
+// indentJSON encodes a record the shim keeps in a bundle.
+func indentJSON(v any) ([]byte, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return atomicfile.Write(path, append(data, '\n'), 0o644)
+	return append(data, '\n'), nil
 }
 
 func readJSON(path string, v any) error {

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,7 +23,7 @@ func TestWriteBundleSpecKeepsOriginalOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Process.NoNewPrivileges = true
-	if err := writeBundleSpec(dir, s); err != nil {
+	if err := writeBundleSpec(dir, mustJSON(t, s)); err != nil {
 		t.Fatal(err)
 	}
 	first, _ := os.ReadFile(cfg)
@@ -46,7 +47,7 @@ func TestWriteBundleSpecKeepsOriginalOnce(t *testing.T) {
 	}
 	// ...and writing again leaves the original alone.
 	again.Process.Cwd = "/tmp"
-	if err := writeBundleSpec(dir, again); err != nil {
+	if err := writeBundleSpec(dir, mustJSON(t, again)); err != nil {
 		t.Fatal(err)
 	}
 	if kept, _ := os.ReadFile(filepath.Join(dir, origConfigFile)); !bytes.Equal(kept, original) {
@@ -79,4 +80,13 @@ func TestReportRoundTrip(t *testing.T) {
 	if b, err := sandboxBackend(filepath.Join(filepath.Dir(bundle), "x"), "r"); err != nil || b != "runc" {
 		t.Errorf("sandbox backend %q %v", b, err)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/atomicfile"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/internal/resolve"
 )
@@ -23,6 +25,7 @@ import (
 // anything is written or created, so a refused Create leaves the bundle as
 // containerd wrote it and nothing behind.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	s.release.creating()
 	defer s.release.created()
 	p, err := s.plan(ctx, r)
 	if err != nil {
@@ -55,6 +58,36 @@ type plan struct {
 	// spec replaces config.json (enforce mode); nil leaves it (audit mode).
 	spec *specs.Spec
 	runc *options.Options
+	// files are the bundle files commit writes, encoded (encode).
+	files *planFiles
+}
+
+// planFiles are a plan's bundle files, encoded: config.json (nil in audit
+// mode), hardening-state.json and hardening-report.json.
+type planFiles struct {
+	spec, state, report []byte
+}
+
+// encode encodes the plan's bundle files, once.
+func (p *plan) encode() error {
+	if p.files != nil {
+		return nil
+	}
+	f := &planFiles{}
+	var err error
+	if p.spec != nil {
+		if f.spec, err = json.Marshal(p.spec); err != nil {
+			return fmt.Errorf("failed to encode the hardened spec: %w", err)
+		}
+	}
+	if f.state, err = indentJSON(stateOf(p.state.mode, p.state.cfg)); err != nil {
+		return fmt.Errorf("failed to encode %s: %w", stateFile, err)
+	}
+	if f.report, err = indentJSON(p.report); err != nil {
+		return fmt.Errorf("failed to encode %s: %w", reportFile, err)
+	}
+	p.files = f
+	return nil
 }
 
 // plan decides everything about a container without side effects
@@ -65,9 +98,12 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	if _, err := splitOptions(r.Options); err != nil {
 		return nil, invalidf("container %s: %v", r.ID, err)
 	}
-	in, err := s.inputsFor(ctx, r)
+	in, decided, err := s.inputsFor(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if decided != nil {
+		return decided, nil
 	}
 	return s.decide(ctx, r, in)
 }
@@ -281,15 +317,18 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, in *
 // commit writes the plan to the bundle: the hardened config.json (enforce
 // mode), the state and the report.
 func (p *plan) commit(bundle string) error {
-	if p.spec != nil {
-		if err := writeBundleSpec(bundle, p.spec); err != nil {
+	if err := p.encode(); err != nil {
+		return err
+	}
+	if p.files.spec != nil {
+		if err := writeBundleSpec(bundle, p.files.spec); err != nil {
 			return err
 		}
 	}
-	if err := writeJSON(filepath.Join(bundle, stateFile), stateOf(p.state.mode, p.state.cfg)); err != nil {
+	if err := atomicfile.Write(filepath.Join(bundle, stateFile), p.files.state, 0o644); err != nil {
 		return fmt.Errorf("failed to write %s: %w", stateFile, err)
 	}
-	if err := writeJSON(filepath.Join(bundle, reportFile), p.report); err != nil {
+	if err := atomicfile.Write(filepath.Join(bundle, reportFile), p.files.report, 0o644); err != nil {
 		return fmt.Errorf("failed to write %s: %w", reportFile, err)
 	}
 	return nil

@@ -92,6 +92,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 	if cfg.Bundle != "" && cfg.Namespace != "" {
 		sp := s.startSpeculation(cfg.Namespace, cfg.Bundle)
 		speculate = func() { s.speculate(sp) }
+		s.release.started()
 	}
 	go warm(s.labels, s.policies, speculate)
 	return s

@@ -3,12 +3,12 @@ package shim
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"path/filepath"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // A shim process serves the containers of one pod, usually one container,
@@ -23,14 +23,15 @@ import (
 // started in the bundle of the container it is started for (the pod's
 // sandbox, or a standalone container), whose Create comes first. So the
 // shim reads what that Create will decide from (gather: the spec and the
-// container's labels) as soon as it starts, and makes the decision once,
-// unused, so that the engine, the policy and the JSON codecs are warm.
-// Create then takes the gathered inputs if they are still what it would
-// read: same container, bundle and namespace, a lookup that did not fail,
-// and a spec file with the same bytes. It always decides again, with its
-// own request: what runs is decided by the Create, as if nothing had been
-// read ahead. Labels read a few milliseconds before the Create are as good
-// as labels read in it: nothing orders a label change against a Create.
+// container's labels) as soon as it starts, and decides with the options
+// containerd sends a Create that carries none of its own: the container
+// record's runtime options. The Create takes the gathered inputs if they
+// are still what it would read (same container, bundle and namespace, a
+// lookup that did not fail, a spec file with the same bytes), and the
+// decision too if its request carries those same options; otherwise it
+// decides again with its own. Labels read a few milliseconds before the
+// Create are as good as labels read in it: nothing orders a label change
+// against a Create.
 
 // inputs are what a Create decides from, besides its request's options.
 type inputs struct {
@@ -69,16 +70,22 @@ func (s *Service) gather(ctx context.Context, id, bundle string) (*inputs, error
 }
 
 // speculation is the inputs gathered at start for the Create of the
-// container the shim was started for.
+// container the shim was started for, and the decision made with them.
 type speculation struct {
 	id, bundle, ns string
-	done           chan struct{} // closed when in is set
+	done           chan struct{} // closed when in and plan are set
 	in             *inputs       // nil: gathering failed
+	// plan is decided from in with opts, the container record's runtime
+	// options; nil when that was refused (the Create refuses again, and
+	// says why).
+	opts *anypb.Any
+	plan *plan
 }
 
 // inputsFor returns the inputs of r's Create: the speculation's when they
-// still hold, else gathered now. The speculation is used at most once.
-func (s *Service) inputsFor(ctx context.Context, r *taskAPI.CreateTaskRequest) (*inputs, error) {
+// still hold, else gathered now; and the speculation's plan when r carries
+// the options it was decided with. The speculation is used at most once.
+func (s *Service) inputsFor(ctx context.Context, r *taskAPI.CreateTaskRequest) (*inputs, *plan, error) {
 	s.mu.Lock()
 	sp := s.speculation
 	s.speculation = nil
@@ -87,11 +94,21 @@ func (s *Service) inputsFor(ctx context.Context, r *taskAPI.CreateTaskRequest) (
 		<-sp.done
 		if in := sp.in; in != nil && in.lookupErr == nil {
 			if raw, _, err := readBundleSpecFile(r.Bundle); err == nil && bytes.Equal(raw, in.raw) {
-				return in, nil
+				if sp.plan != nil && sameOptions(r.Options, sp.opts) {
+					return in, sp.plan, nil
+				}
+				return in, nil, nil
 			}
 		}
 	}
-	return s.gather(ctx, r.ID, r.Bundle)
+	in, err := s.gather(ctx, r.ID, r.Bundle)
+	return in, nil, err
+}
+
+// sameOptions reports whether two options messages are the same bytes
+// (both absent counts).
+func sameOptions(a, b *anypb.Any) bool {
+	return a.GetTypeUrl() == b.GetTypeUrl() && bytes.Equal(a.GetValue(), b.GetValue())
 }
 
 // startSpeculation registers the speculation for the container whose
@@ -104,24 +121,20 @@ func (s *Service) startSpeculation(ns, bundle string) *speculation {
 	return sp
 }
 
-// speculate gathers sp's inputs, then decides once with them and the
-// container record's options (what containerd sends when the request
-// carries none of its own) and encodes the result, for the warmth only.
+// speculate gathers sp's inputs and decides with them and the container
+// record's options, encoding the bundle files.
 func (s *Service) speculate(sp *speculation) {
+	defer close(sp.done)
 	ctx := namespaces.WithNamespace(context.Background(), sp.ns)
 	in, err := s.gather(ctx, sp.id, sp.bundle)
-	if err != nil {
-		in = nil
-	}
-	sp.in = in
-	close(sp.done)
-	if in == nil || in.lookupErr != nil {
+	if err != nil || in.lookupErr != nil {
 		return
 	}
-	p, err := s.decide(ctx, &taskAPI.CreateTaskRequest{ID: sp.id, Bundle: sp.bundle, Options: in.info.RuntimeOptions}, in)
-	if err == nil && p.spec != nil {
-		_, _ = json.Marshal(p.spec)
-		_, _ = json.Marshal(p.report)
+	sp.in = in
+	sp.opts = in.info.RuntimeOptions
+	p, err := s.decide(ctx, &taskAPI.CreateTaskRequest{ID: sp.id, Bundle: sp.bundle, Options: sp.opts}, in)
+	if err == nil && p.encode() == nil {
+		sp.plan = p
 	}
 }
 

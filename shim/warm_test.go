@@ -14,11 +14,7 @@ import (
 // bundle is given, as NewService does for the bundle the shim runs in.
 func (ts *testService) speculated(t *testing.T, bundle string) {
 	t.Helper()
-	sp := ts.startSpeculation("test", bundle)
-	ts.speculate(sp)
-	if sp.in == nil {
-		t.Fatal("speculation gathered nothing")
-	}
+	ts.speculate(ts.startSpeculation("test", bundle))
 }
 
 func TestSpeculationInputsUsedByTheFirstCreate(t *testing.T) {
@@ -52,6 +48,35 @@ func TestSpeculationInputsUsedByTheFirstCreate(t *testing.T) {
 	}
 }
 
+func TestSpeculationDecisionUsedForTheRecordsOptions(t *testing.T) {
+	// containerd sends the container record's runtime options: the
+	// decision made ahead with them is the Create's.
+	pol := policyOpts(t, testPolicy("enforce", ""))
+	labels := &fakeLabels{info: map[string]*containerInfo{"c": {RuntimeOptions: pol}}}
+	ts := newTestService(t, labels)
+	bundle := ts.bundle(t, "c", defaultSpec(t, "c", oci.WithProcessArgs("/bin/sh")))
+	ts.speculated(t, bundle)
+	if len(ts.gated) != 1 {
+		t.Fatalf("gate runs %v, want the read-ahead's decision's", ts.gated)
+	}
+	r, err := ts.create(t, "c", bundle, policyOpts(t, testPolicy("enforce", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.gated) != 1 || len(labels.calls) != 1 {
+		t.Errorf("gate runs %v, lookups %v: decided again", ts.gated, labels.calls)
+	}
+	if got := passedOptions(t, r).BinaryName; got != "/bin/true" {
+		t.Errorf("runc binary %q, want the policy's /bin/true", got)
+	}
+	if rep := readReport(t, bundle); rep.Profile != "restricted" || len(rep.Changes) == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if got := readSpecFile(t, filepath.Join(bundle, configFile)); got.Process.NoNewPrivileges != true {
+		t.Error("config.json not hardened")
+	}
+}
+
 func TestSpeculationDecisionIsTheRequests(t *testing.T) {
 	// The inputs are read ahead; the decision is the Create's own, with
 	// the policy its request names.
@@ -66,6 +91,7 @@ func TestSpeculationDecisionIsTheRequests(t *testing.T) {
 	if len(labels.calls) != 1 {
 		t.Errorf("lookups %v, want the read-ahead's only", labels.calls)
 	}
+
 	if rep := readReport(t, bundle); rep.Profile != "strict" {
 		t.Errorf("profile %q, want strict from the request's policy", rep.Profile)
 	}
