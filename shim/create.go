@@ -95,7 +95,8 @@ func (p *plan) encode() error {
 // In enforce mode every refusal returns an error; in audit mode the first
 // one is recorded in the report and the container runs unchanged on runc.
 func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan, error) {
-	if _, err := splitOptions(r.Options); err != nil {
+	caller, err := splitOptions(r.Options)
+	if err != nil {
 		return nil, invalidf("container %s: %v", r.ID, err)
 	}
 	in, decided, err := s.inputsFor(ctx, r)
@@ -105,15 +106,11 @@ func (s *Service) plan(ctx context.Context, r *taskAPI.CreateTaskRequest) (*plan
 	if decided != nil {
 		return decided, nil
 	}
-	return s.decide(ctx, r, in)
+	return s.decide(ctx, r, caller, in)
 }
 
-// decide is plan with the inputs read.
-func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, in *inputs) (*plan, error) {
-	caller, err := splitOptions(r.Options)
-	if err != nil {
-		return nil, invalidf("container %s: %v", r.ID, err)
-	}
+// decide is plan with the request's options decoded and the inputs read.
+func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, caller callerOptions, in *inputs) (*plan, error) {
 	orig, sandboxID := in.spec, in.sandboxID
 	rep := &Report{ContainerID: r.ID, Changes: []hardening.Change{}}
 

@@ -132,7 +132,11 @@ func (s *Service) speculate(sp *speculation) {
 	}
 	sp.in = in
 	sp.opts = in.info.RuntimeOptions
-	p, err := s.decide(ctx, &taskAPI.CreateTaskRequest{ID: sp.id, Bundle: sp.bundle, Options: sp.opts}, in)
+	caller, err := splitOptions(sp.opts)
+	if err != nil {
+		return
+	}
+	p, err := s.decide(ctx, &taskAPI.CreateTaskRequest{ID: sp.id, Bundle: sp.bundle, Options: sp.opts}, caller, in)
 	if err == nil && p.encode() == nil {
 		sp.plan = p
 	}
