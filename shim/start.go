@@ -81,7 +81,9 @@ func (s *Service) checkInit(ctx context.Context, id string) error {
 		return nil
 	}
 	audit, want := s.startExpect(id, st.Bundle, l)
-	l = l.WithField("mode", map[bool]string{true: policy.ModeAudit, false: policy.ModeEnforce}[audit])
+	if audit {
+		l = l.WithField("mode", policy.ModeAudit)
+	}
 
 	t0 := time.Now()
 	proc, err := leakcheck.Open(int(st.Pid))
