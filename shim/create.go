@@ -298,6 +298,7 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 	}
 	if use == policy.RuntimeGVisor {
 		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
+		rep.Notes = append(rep.Notes, gvisorStartNote)
 	}
 
 	opts, notes := runcOptions(caller.Runc, be.Binary, be.Root)

@@ -25,6 +25,11 @@
 //     and hardening-state.json (bundle.go, report.go), then hands the stock
 //     Create runc options naming the OCI binary. Every check comes before
 //     any write, so a refusal leaves nothing behind.
+//   - Service.Start (start.go): a runc container's init process, in the
+//     created state, is inspected (package leakcheck) for descriptors that
+//     would survive exec and a root or working directory outside the
+//     container (CVE-2024-21626 class); a refused one is killed before the
+//     stock Start runs it.
 //   - Service.Exec (exec.go): the process containerd sends is built from
 //     its own, unhardened spec; it is hardened against the container's
 //     hardened spec.
