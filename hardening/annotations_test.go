@@ -21,14 +21,21 @@ func TestAnnotations(t *testing.T) {
 		"io.containerd.runc.v2.group",
 		"run.oci.seccomp_bpf_data",
 		"bundle",
+		"dev.gvisor.flagship", // in runsc's namespace, and not allowed
+		"dev.gvisor.bundle.experimental-high-performance",
+		"dev.gvisor.spec.cgroup-parent",
+		"dev.gvisor.spec.rootfs.source",
+		"dev.gvisor.tar.rootfs.upper",
+		"org.criu.config.extra",
+		"org.opencontainers.runc.anything",
+		"io.kubernetes.cri-o.SandboxID",
 	}
 	kept := []string{
 		"io.kubernetes.cri.sandbox-id",
 		"io.kubernetes.cri.container-type",
 		"hardened.dev/profile",
 		"dev.gvisor.spec.mount.data.share",
-		"dev.gvisor.flagship", // not the dev.gvisor.flag. prefix
-		"org.criu.config.extra",
+		"org.opencontainers.image.source",
 		"bundles",
 		"example.com/owner",
 	}
@@ -58,6 +65,11 @@ func TestAnnotations(t *testing.T) {
 	s.Annotations["org.criu.config"] = "/x"
 	if re := refusal(t, checkAnnotations(s)); re.Rule != RuleAnnotations {
 		t.Errorf("got %+v", re)
+	}
+	// This project's own keys: only those it knows.
+	s.Annotations = map[string]string{"hardened.dev/profle": "strict"}
+	if re := refusal(t, checkAnnotations(s)); re.Field != "annotations.hardened.dev/profle" {
+		t.Errorf("unknown hardened.dev key: %+v", re)
 	}
 	// No annotations at all.
 	stripAnnotations(&specs.Spec{}, r)

@@ -12,15 +12,17 @@ import (
 // report of what it changed; in is never mutated. A spec the engine will
 // not make safe is refused with a *RefusalError (errors.Is ErrRefused).
 //
-// Refusals come first, on the spec as it came: fd hygiene, hooks, host
-// namespaces and privileged specs, host paths and kernel filesystems,
-// device access under deny_privileged, run-as-non-root. Then the rewrites,
-// each monotonic (it only ever tightens): capabilities (and the scheduling
-// they allow), no_new_privileges, rootfs, read-only sysfs and cgroup,
-// devices, pids, masked paths, annotations, AppArmor, rlimits, and seccomp
-// last since the default filter depends on the final capabilities. The
-// output must then pass Validate, or Harden fails: an output the engine
-// cannot vouch for is an error, never a silently weaker spec.
+// Refusals come first, on the spec as it came (specChecks). Then the
+// rewrites, each monotonic (it only ever tightens): capabilities (and the
+// scheduling they allow), no_new_privileges, rootfs, mount options,
+// devices, pids, masked paths, annotations, AppArmor, OOM score, rlimits,
+// and seccomp last since the default filter depends on the final
+// capabilities. The output must then pass Validate, or Harden fails: an
+// output the engine cannot vouch for is an error, never a silently weaker
+// spec.
+//
+// Every field of the runtime spec has a disposition (fields.go): kept,
+// tightened by a rewrite, judged by a check, or refused when set.
 func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	if err := checkConfig(&cfg); err != nil {
 		return nil, nil, err
@@ -32,36 +34,17 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	s := deepCopy(in)
 	r := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
 
-	if err := checkFDHygiene(s); err != nil {
-		return nil, nil, err
-	}
-	if err := checkHooks(s.Hooks, cfg.AllowedHooks); err != nil {
-		return nil, nil, err
-	}
-	if err := checkNamespaces(s, prof); err != nil {
-		return nil, nil, err
-	}
-	if err := checkMounts(s, prof); err != nil {
-		return nil, nil, err
-	}
-	if err := checkDevices(s, prof); err != nil {
-		return nil, nil, err
-	}
-	if err := checkRunAsNonRoot(s.Process, prof); err != nil {
+	if err := runChecks(s, &cfg, specChecks); err != nil {
 		return nil, nil, err
 	}
 
-	if s.Linux == nil {
-		s.Linux = &specs.Linux{}
-		r.change(RuleSpec, "linux", "nil", "{}")
-	}
 	applyCapabilities(s.Process, nil, prof, r)
 	if err := checkScheduling(s.Process); err != nil {
 		return nil, nil, err
 	}
 	applyNoNewPrivs(s.Process, r)
 	applyRootfs(s, prof, r)
-	applyMountOptions(s, r)
+	applyMountOptions(s, &cfg, r)
 	applyDevices(s.Linux, prof, r)
 	applyPids(s.Linux, prof, r)
 	applyPaths(s.Linux, prof, r)
@@ -69,6 +52,8 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	if err := applyAppArmor(s.Process, &cfg, r); err != nil {
 		return nil, nil, err
 	}
+	applyOOMScore(s.Process, r)
+	applyRlimitBounds(s.Process, prof, r)
 	applyNoCoreDumps(s.Process, prof, r)
 	if err := applySeccomp(s, &cfg, r); err != nil {
 		return nil, nil, err
@@ -78,6 +63,70 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 		return nil, nil, fmt.Errorf("failed to validate hardened spec: %w", err)
 	}
 	return s, r, nil
+}
+
+// specCheck is one refusal rule over a whole spec.
+type specCheck func(s *specs.Spec, cfg *Config) error
+
+// specChecks are the rules that refuse a spec, in the order Harden applies
+// them to its input; Validate applies them again to a hardened spec (where
+// nothing they look at was rewritten into something they would refuse).
+var specChecks = []specCheck{
+	func(s *specs.Spec, _ *Config) error { return checkPlatform(s) },
+	func(s *specs.Spec, _ *Config) error { return checkFDHygiene(s) },
+	func(s *specs.Spec, c *Config) error { return checkHooks(s.Hooks, c.AllowedHooks) },
+	func(s *specs.Spec, c *Config) error { return checkNamespaces(s, c.Profile) },
+	func(s *specs.Spec, c *Config) error { return checkNamespaceRules(s, c.Profile) },
+	func(s *specs.Spec, c *Config) error { return checkBackend(s, c) },
+	func(s *specs.Spec, _ *Config) error { return checkLinuxMisc(s.Linux) },
+	func(s *specs.Spec, c *Config) error { return checkSysctls(s.Linux, c.Profile) },
+	func(s *specs.Spec, c *Config) error { return checkCgroups(s.Linux, c) },
+	func(s *specs.Spec, c *Config) error { return checkSELinux(s, c.Profile) },
+	checkMounts,
+	func(s *specs.Spec, c *Config) error { return checkRootfsPropagation(s.Linux, c.Profile) },
+	func(s *specs.Spec, c *Config) error { return checkDevices(s, c.Profile) },
+	func(s *specs.Spec, c *Config) error { return checkDevicePaths(s.Linux, c) },
+	func(s *specs.Spec, c *Config) error { return checkRunAsNonRoot(s.Process, c.Profile) },
+	func(s *specs.Spec, _ *Config) error { return checkRlimitTypes(s.Process) },
+	func(s *specs.Spec, _ *Config) error { return checkSeccompNotify(seccompOf(s)) },
+	func(s *specs.Spec, _ *Config) error { return checkProjectAnnotations(s.Annotations) },
+}
+
+func runChecks(s *specs.Spec, cfg *Config, checks []specCheck) error {
+	for _, check := range checks {
+		if err := check(s, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {
+	if s.Linux == nil {
+		return nil
+	}
+	return s.Linux.Seccomp
+}
+
+// checkBackend refuses what the chosen backend cannot run as asked: runsc
+// cannot run a user-namespaced container (its gofer fails to join the pod's
+// user namespace: setns into a user namespace is refused to a
+// multi-threaded process, and runsc is a Go program), after it made the
+// sandbox's cgroups, which it then leaves behind.
+func checkBackend(s *specs.Spec, cfg *Config) error {
+	if cfg.Backend == BackendGVisor && HasUserNamespace(s) {
+		return refuse(RuleNamespaces, "linux.namespaces", "gVisor (runsc) cannot run user-namespaced containers: run the pod on runc, or without a user namespace")
+	}
+	return nil
+}
+
+// HasUserNamespace reports whether the spec runs in a user namespace of its
+// own (a new one with ID mappings, or a pinned one joined by path).
+func HasUserNamespace(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	return len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0 || namespace(s.Linux, specs.UserNamespace) != nil
 }
 
 // HardenExec returns a hardened copy of p, a process exec'd into the

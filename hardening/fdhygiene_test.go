@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // baseSpec is a small valid spec every rule test starts from.
@@ -138,7 +140,9 @@ func TestFDHygiene(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := baseSpec()
 			tt.mutate(s)
-			_, _, err := Harden(s, cfgFor(t, "baseline"))
+			cfg := cfgFor(t, "baseline")
+			cfg.HostPaths = []profiles.HostPathPrefix{{Prefix: "/srv/"}}
+			_, _, err := Harden(s, cfg)
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)

@@ -61,6 +61,9 @@ const (
 	RuleMounts       = "mounts"
 	RuleDevices      = "devices"
 	RuleScheduler    = "scheduler"
+	RuleSysctls      = "sysctls"
+	RuleSELinux      = "selinux"
+	RuleCgroups      = "cgroups"
 )
 
 // AppArmor modes, as Config.AppArmorMode takes them (the same strings as
@@ -97,6 +100,17 @@ type Config struct {
 	// Backend is "runc" or "gvisor": the report says what each enforces.
 	// "" means runc.
 	Backend string
+	// HostPaths are the host paths the node policy lets a container mount
+	// beyond the pod's own files (allow_host_path_prefixes).
+	HostPaths []profiles.HostPathPrefix
+	// ContainerID is the container's ID: the {container-id} placeholder
+	// of host path prefixes, and the last element its cgroupsPath must
+	// have. "" (unknown) leaves both out.
+	ContainerID string
+	// SandboxCgroupsPath is the cgroupsPath of the pod sandbox an app
+	// container joins: the container's cgroup must sit next to it. ""
+	// (a sandbox itself, or no pod) leaves the rule out.
+	SandboxCgroupsPath string
 	// RunscOCISeccomp is true when runsc is started with --oci-seccomp, so
 	// that gVisor applies the spec's seccomp filter to the sandboxed
 	// application too. Without it runsc ignores linux.seccomp and the report

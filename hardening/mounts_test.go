@@ -11,8 +11,11 @@ import (
 )
 
 const (
-	testPodUID    = "4b1e8a52-3f6d-4c1a-9a57-0d2f1c9e7b21"
-	testSandboxID = "9f3c2a1b7e5d4c6b8a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3"
+	testPodUID      = "4b1e8a52-3f6d-4c1a-9a57-0d2f1c9e7b21"
+	testSandboxID   = "9f3c2a1b7e5d4c6b8a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3"
+	testContainerID = "5c0b9a1e7d3f4b2a"
+	// noConsent is the reason a host path nobody allowed is refused with.
+	noConsent = "nor under an entry of the node policy's allow_host_path_prefixes"
 )
 
 func bindMount(src, dst string, opts ...string) specs.Mount {
@@ -49,11 +52,20 @@ func TestMountsHostPaths(t *testing.T) {
 		{"every pod's volumes", bindMount("/var/lib/kubelet/pods", "/pods"), "is under /var/lib/kubelet", "is under /var/lib/kubelet"},
 		{"a bind by option", specs.Mount{Destination: "/b", Type: "none", Source: "/boot", Options: []string{"bind"}}, "is /boot", "is /boot"},
 		{"a disk's filesystem", specs.Mount{Destination: "/disk", Type: "ext4", Source: "/dev/vda1"}, "is under /dev", "is under /dev"},
-		{"/var/log", bindMount("/var/log", "/logs", "ro"), "", "is /var/log"},
-		{"/home", bindMount("/home/alice", "/h"), "", "is under /home"},
+		{"/var/log (consent: /var/)", bindMount("/var/log", "/logs", "ro"), "", "is /var/log"},
+		{"/home", bindMount("/home/alice", "/h"), noConsent, "is under /home"},
 		{"host /dev/shm (host IPC)", bindMount("/dev/shm", "/dev/shm"), "", "is under /dev"},
+		{"/tmp", bindMount("/tmp/hdc-1234/x", "/x"), noConsent, noConsent},
+		{"a directory nobody allowed", bindMount("/opt/data", "/data"), noConsent, noConsent},
+
+		// With the node policy's consent (allow_host_path_prefixes below).
 		{"data directory", bindMount("/srv/data", "/data"), "", ""},
-		{"/tmp", bindMount("/tmp/hdc-1234/x", "/x"), "", ""},
+		{"the consented prefix itself", bindMount("/srv", "/data"), noConsent, noConsent},
+		{"read-only consent, read-only mount", bindMount("/mnt/models/llama", "/models", "ro"), "", ""},
+		{"read-only consent, writable mount", bindMount("/mnt/models/llama", "/models"), "is allowed read-only only", "is allowed read-only only"},
+		{"read-only consent, rw after ro", bindMount("/mnt/models/llama", "/models", "ro", "rw"), "is allowed read-only only", "is allowed read-only only"},
+		{"consent cannot open a denied path", bindMount("/var/lib/kubelet/pki", "/pki"), "cannot allow it", "cannot allow it"},
+		{"consent cannot open an ancestor", bindMount("/var/lib", "/l"), "holds /var/lib/cni", "holds /var/lib/cni"},
 
 		// What containerd's CRI and the kubelet bind into every pod.
 		{"etc-hosts", bindMount(kubelet+"/etc-hosts", "/etc/hosts"), "", ""},
@@ -62,7 +74,8 @@ func TestMountsHostPaths(t *testing.T) {
 		{"hostname", bindMount(criRoot+"/sandboxes/"+testSandboxID+"/hostname", "/etc/hostname"), "", ""},
 		{"resolv.conf", bindMount(criRoot+"/sandboxes/"+testSandboxID+"/resolv.conf", "/etc/resolv.conf"), "", ""},
 		{"shm", bindMount(criState+"/sandboxes/"+testSandboxID+"/shm", "/dev/shm"), "", ""},
-		{"image VOLUME", bindMount(criRoot+"/containers/abc/volumes/def", "/var/lib/data"), "", ""},
+		{"image VOLUME", bindMount(criRoot+"/containers/"+testContainerID+"/volumes/def", "/var/lib/data"), "", ""},
+		{"another container's VOLUME", bindMount(criRoot+"/containers/other/volumes/def", "/var/lib/data"), "is under /var/lib/containerd", "is under /var/lib/containerd"},
 		{"image volume", bindMount(criState+"/image-volumes/"+testSandboxID+"/sha256-x", "/img"), "", ""},
 
 		// ... and no other pod's.
@@ -81,7 +94,12 @@ func TestMountsHostPaths(t *testing.T) {
 				}
 				s := criSpec()
 				s.Mounts = append(s.Mounts, tt.mount)
-				_, _, err := Harden(s, cfgFor(t, prof))
+				cfg := cfgFor(t, prof)
+				cfg.ContainerID = testContainerID
+				cfg.HostPaths = []profiles.HostPathPrefix{
+					{Prefix: "/srv/"}, {Prefix: "/mnt/models/", ReadOnly: true}, {Prefix: "/var/"},
+				}
+				_, _, err := Harden(s, cfg)
 				if strings.Contains(tt.mount.Source, "..") {
 					if re := refusal(t, err); re.Rule != RuleFDHygiene {
 						t.Errorf("%s: got %v, want an fdhygiene refusal", prof, err)
@@ -149,10 +167,16 @@ func TestMountsPlaceholders(t *testing.T) {
 	if r := hostPathReason("/var/lib/kubelet/plugins-x", nil, prof); r == "" {
 		t.Error("a sibling sharing the prefix's characters allowed")
 	}
-	// No deny list: anything goes.
-	if r := hostPathReason("/", nil, &profiles.Profile{}); r != "" {
-		t.Errorf("no deny list: %s", r)
+	// No allowed prefix: nothing goes, not even what no deny list names.
+	if r := hostPathReason("/srv/data", nil, &profiles.Profile{Name: "p"}); !strings.Contains(r, "allow_host_path_prefixes") {
+		t.Errorf("no allowed prefix: %q", r)
 	}
+}
+
+// hostPathReason is the host path rule of prof (no node policy prefixes)
+// for a read-write mount of p.
+func hostPathReason(p string, ann map[string]string, prof *profiles.Profile) string {
+	return newHostPaths(&Config{Profile: prof}, ann).reason(p, false)
 }
 
 func TestMountsFilesystems(t *testing.T) {
@@ -178,8 +202,8 @@ func TestMountsFilesystems(t *testing.T) {
 		{"tmpfs anywhere", fs("tmpfs", "/anything"), "", false},
 		{"overlay", fs("overlay", "/o"), "allows only bind mounts", true},
 		{"nfs", specs.Mount{Destination: "/n", Type: "nfs", Source: "server:/export"}, "allows only bind mounts", true},
-		{"no type", fs("", "/x"), "allows only bind mounts", true},
-		{"bind with a kernel fs type is a bind", specs.Mount{Destination: "/p2", Type: "proc", Source: "/srv/p", Options: []string{"rbind"}}, "", false},
+		{"no type", fs("", "/x"), "is empty", false},
+		{"bind option on a kernel fs type", specs.Mount{Destination: "/p2", Type: "proc", Source: "/srv/p", Options: []string{"rbind"}}, "runc bind-mounts the source whatever the type says", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,14 +211,14 @@ func TestMountsFilesystems(t *testing.T) {
 				prof := &profiles.Profile{Name: "p", Mounts: profiles.Mounts{StandardFilesystemsOnly: std}}
 				s := baseSpec()
 				s.Mounts = append(s.Mounts, tt.mount)
-				err := checkMounts(s, prof)
+				err := checkMounts(s, &Config{Profile: prof})
 				if tt.refused == "" || tt.std && !std {
 					if err != nil {
 						t.Errorf("std=%v: unexpected %v", std, err)
 					}
 					continue
 				}
-				if re := refusal(t, err); re.Rule != RuleMounts || re.Field != "mounts[1]" || !strings.Contains(re.Reason, tt.refused) {
+				if re := refusal(t, err); re.Rule != RuleMounts || !strings.HasPrefix(re.Field, "mounts[1]") || !strings.Contains(re.Reason, tt.refused) {
 					t.Errorf("std=%v: got %+v", std, re)
 				}
 			}
@@ -209,14 +233,17 @@ func TestMountsRootPath(t *testing.T) {
 	}{
 		{"rootfs", false},
 		{"/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs", true}, // under /run: not a snapshot ctr would name
-		{"/srv/images/alpine", false},
+		{"/srv/images/alpine", false}, // with the node policy's consent
+		{"/srv/other/alpine", true},   // without it
 		{"/", true},
 		{"/usr", true},
 		{"rootfs/../../..", true},
 	} {
 		s := criSpec()
 		s.Root.Path = tt.root
-		_, _, err := Harden(s, cfgFor(t, "restricted"))
+		cfg := cfgFor(t, "restricted")
+		cfg.HostPaths = []profiles.HostPathPrefix{{Prefix: "/srv/images/", ReadOnly: true}}
+		_, _, err := Harden(s, cfg)
 		if !tt.refused {
 			if err != nil {
 				t.Errorf("%s: %v", tt.root, err)
@@ -250,7 +277,8 @@ func TestMountOptions(t *testing.T) {
 			s := &specs.Spec{Mounts: []specs.Mount{tt.in}}
 			in := slices.Clone(tt.in.Options)
 			r := &Report{}
-			applyMountOptions(s, r)
+			cfg := &Config{Profile: &profiles.Profile{}}
+			applyMountOptions(s, cfg, r)
 			if !slices.Equal(s.Mounts[0].Options, tt.want) {
 				t.Errorf("got %v, want %v", s.Mounts[0].Options, tt.want)
 			}
@@ -261,23 +289,24 @@ func TestMountOptions(t *testing.T) {
 				t.Error("the input's options slice was written to")
 			}
 			again := &Report{}
-			applyMountOptions(s, again)
+			applyMountOptions(s, cfg, again)
 			if len(again.Changes) != 0 {
 				t.Errorf("not idempotent: %+v", again.Changes)
 			}
-			if err := checkMountsHardened(s, &profiles.Profile{}); err != nil {
+			if err := checkMountsTamed(s, cfg); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	s := &specs.Spec{Mounts: []specs.Mount{m("sysfs", "rw")}}
-	if re := refusal(t, checkMountsHardened(s, &profiles.Profile{})); re.Field != "mounts[0].options" {
+	if re := refusal(t, checkMountsTamed(s, &Config{Profile: &profiles.Profile{}})); re.Field != "mounts[0].options" {
 		t.Errorf("got %+v", re)
 	}
 }
 
 func TestCheckMountSources(t *testing.T) {
-	prof := mustProfile(t, "restricted")
+	prof := cfgFor(t, "restricted")
+	prof.HostPaths = []profiles.HostPathPrefix{{Prefix: "/srv/"}, {Prefix: "/mnt/disk/"}}
 	s := criSpec()
 	s.Mounts = append(s.Mounts,
 		bindMount("/srv/data", "/data"),

@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"fmt"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -84,5 +85,69 @@ func checkProcess(p *specs.Process, prof *profiles.Profile) error {
 	if err := checkCapabilities(p.Capabilities, prof); err != nil {
 		return err
 	}
+	if err := checkRlimitBounds(p, prof); err != nil {
+		return err
+	}
 	return checkScheduling(p)
+}
+
+// minOOMScoreAdj is the lowest oom_score_adj a container's processes get:
+// the kubelet's own lowest for pods (-998 for the pod sandbox, -997 for
+// Guaranteed and node-critical pods). runc writes the spec's value as root
+// before anything else: -999 and -1000 (never killed) are the kubelet's
+// and the runtime's own, and a container holding them makes the kernel kill
+// everything else on the node first.
+const minOOMScoreAdj = -998
+
+// applyOOMScore raises an oom_score_adj below minOOMScoreAdj to it.
+func applyOOMScore(p *specs.Process, r *Report) {
+	if p.OOMScoreAdj != nil && *p.OOMScoreAdj < minOOMScoreAdj {
+		r.change(RuleProcess, "process.oomScoreAdj", strconv.Itoa(*p.OOMScoreAdj), strconv.Itoa(minOOMScoreAdj))
+		v := minOOMScoreAdj
+		p.OOMScoreAdj = &v
+	}
+}
+
+// checkRlimitTypes refuses a resource limit Linux does not have (runc and
+// runsc would refuse it later, after making cgroups).
+func checkRlimitTypes(p *specs.Process) error {
+	for i, rl := range p.Rlimits {
+		if !profiles.IsKnownRlimit(rl.Type) {
+			return refuse(RuleRlimits, fmt.Sprintf("process.rlimits[%d].type", i), "%q is not a resource limit", rl.Type)
+		}
+	}
+	return nil
+}
+
+// applyRlimitBounds lowers every rlimit above the profile's bound to it:
+// runc sets rlimits as root from outside the container (prlimit with
+// CAP_SYS_RESOURCE), so the spec can give a process a hard limit it could
+// never raise itself.
+func applyRlimitBounds(p *specs.Process, prof *profiles.Profile, r *Report) {
+	for i := range p.Rlimits {
+		rl := &p.Rlimits[i]
+		max, ok := prof.Rlimits.Max[rl.Type]
+		if !ok || rl.Soft <= max && rl.Hard <= max {
+			continue
+		}
+		nl := specs.POSIXRlimit{Type: rl.Type, Soft: min(rl.Soft, max), Hard: min(rl.Hard, max)}
+		r.change(RuleRlimits, fmt.Sprintf("process.rlimits[%d]", i), rlimitString(*rl), rlimitString(nl))
+		*rl = nl
+	}
+}
+
+// checkRlimitBounds checks a hardened process's rlimits and OOM score.
+func checkRlimitBounds(p *specs.Process, prof *profiles.Profile) error {
+	if err := checkRlimitTypes(p); err != nil {
+		return err
+	}
+	for i, rl := range p.Rlimits {
+		if max, ok := prof.Rlimits.Max[rl.Type]; ok && (rl.Soft > max || rl.Hard > max) {
+			return refuse(RuleRlimits, fmt.Sprintf("process.rlimits[%d]", i), "%s is above profile %s's bound of %d", rlimitString(rl), prof.Name, max)
+		}
+	}
+	if p.OOMScoreAdj != nil && *p.OOMScoreAdj < minOOMScoreAdj {
+		return refuse(RuleProcess, "process.oomScoreAdj", "%d is below %d", *p.OOMScoreAdj, minOOMScoreAdj)
+	}
+	return nil
 }

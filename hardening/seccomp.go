@@ -57,9 +57,8 @@ import (
 //     itself). It is carried over only for names the base allows
 //     unconditionally, where deferring can only take away; a name the
 //     base denies, even for some arguments, falls to the default action
-//     instead of being deferred. SCMP_ACT_NOTIFY carries listenerPath and
-//     listenerMetadata along: the listener is the spec author's, and runc
-//     refuses to start without it.
+//     instead of being deferred. SCMP_ACT_NOTIFY never gets here: a spec
+//     asking for it is refused (checkSeccompNotify).
 //
 //   - A filter whose default action denies (errno, kill, trap) is kept: a
 //     workload-specific filter is usually tighter than the base. It is
@@ -235,7 +234,6 @@ func mergeWeak(in *specs.LinuxSeccomp, g *generated, nativeArchOnly bool, r *Rep
 	var carried []specs.LinuxSyscall
 	var carriedDesc, undeferred []string
 	carriedNames := make(map[string]bool)
-	notify := false
 	for _, rule := range in.Syscalls {
 		if !denies(rule.Action) && !defers(rule.Action) {
 			continue
@@ -264,7 +262,6 @@ func mergeWeak(in *specs.LinuxSeccomp, g *generated, nativeArchOnly bool, r *Rep
 		for _, n := range names {
 			carriedNames[n] = true
 		}
-		notify = notify || rule.Action == specs.ActNotify
 		carriedDesc = append(carriedDesc, describeRule(&c))
 	}
 	if len(undeferred) > 0 {
@@ -275,10 +272,6 @@ func mergeWeak(in *specs.LinuxSeccomp, g *generated, nativeArchOnly bool, r *Rep
 	}
 	removeNames(out, func(rule *specs.LinuxSyscall) bool { return denies(rule.Action) }, carriedNames, nil)
 	out.Syscalls = append(out.Syscalls, carried...)
-	if notify {
-		out.ListenerPath = in.ListenerPath
-		out.ListenerMetadata = in.ListenerMetadata
-	}
 	r.change(RuleSeccomp, "linux.seccomp.syscalls", "", "the spec's rules: "+strings.Join(carriedDesc, "; "))
 	return out
 }
@@ -800,4 +793,30 @@ func checkSeccomp(s *specs.Spec, cfg *Config) error {
 		return nil
 	}
 	return compileLikeRunc(sc)
+}
+
+// checkSeccompNotify refuses a filter that hands syscalls to a listener
+// (SCMP_ACT_NOTIFY, as a rule's action or the default) or names one
+// (listenerPath, listenerMetadata): runc connects, as root and in the host's
+// mount namespace, to whatever unix socket listenerPath names and hands it
+// the container's notify fd, and the listener may then let any syscall the
+// filter meant to stop run. The shim is to be the only listener.
+func checkSeccompNotify(sc *specs.LinuxSeccomp) error {
+	if sc == nil {
+		return nil
+	}
+	switch {
+	case sc.ListenerPath != "":
+		return refuse(RuleSeccomp, "linux.seccomp.listenerPath", "%q: runc would connect to that socket as root and hand it the container's seccomp notifications", sc.ListenerPath)
+	case sc.ListenerMetadata != "":
+		return refuse(RuleSeccomp, "linux.seccomp.listenerMetadata", "is set: a spec names no seccomp listener")
+	case sc.DefaultAction == specs.ActNotify:
+		return refuse(RuleSeccomp, "linux.seccomp.defaultAction", "%s hands every syscall to a listener the spec chose", specs.ActNotify)
+	}
+	for i, rule := range sc.Syscalls {
+		if rule.Action == specs.ActNotify {
+			return refuse(RuleSeccomp, fmt.Sprintf("linux.seccomp.syscalls[%d].action", i), "%s hands %s to a listener the spec chose", specs.ActNotify, strings.Join(rule.Names, ","))
+		}
+	}
+	return nil
 }

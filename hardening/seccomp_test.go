@@ -150,7 +150,7 @@ func TestSeccompDeny(t *testing.T) {
 				{Names: []string{"read", "ptrace", "write"}, Action: specs.ActAllow},
 				{Names: []string{"bpf"}, Action: specs.ActLog},
 				{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: &enosys},
-				{Names: []string{"ptrace"}, Action: specs.ActNotify, Args: arg},
+				{Names: []string{"ptrace"}, Action: specs.ActTrace, Args: arg},
 			}},
 			want: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
 				{Names: []string{"read", "write"}, Action: specs.ActAllow},
@@ -309,6 +309,10 @@ func TestCheckSeccomp(t *testing.T) {
 		}, "lets bpf run"},
 		{"denied name notified", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
 			sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ptrace"}, Action: specs.ActNotify})
+			return sc
+		}, "hands ptrace to a listener"},
+		{"denied name traced", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+			sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: []string{"ptrace"}, Action: specs.ActTrace})
 			return sc
 		}, "lets ptrace run"},
 		{"other arches", func(sc *specs.LinuxSeccomp) *specs.LinuxSeccomp {
@@ -471,18 +475,15 @@ func TestSeccompWeakFilterMerged(t *testing.T) {
 					t.Errorf("not reported: %+v", rep.Changes)
 				}
 			}},
-		{"notify carried with its listener", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock", ListenerMetadata: "m",
-			Syscalls: []specs.LinuxSyscall{{Names: []string{"mknod", "kexec_load"}, Action: specs.ActNotify}}},
+		{"trace carried where the base allows", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mknod", "kexec_load"}, Action: specs.ActTrace}}},
 			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
-				want := []specs.LinuxSyscall{{Names: []string{"mknod"}, Action: specs.ActNotify}}
+				want := []specs.LinuxSyscall{{Names: []string{"mknod"}, Action: specs.ActTrace}}
 				if got := rulesFor(out, "mknod"); mustJSON(t, got) != mustJSON(t, want) {
 					t.Errorf("mknod rules %+v", got)
 				}
 				if len(rulesFor(out, "kexec_load")) != 0 {
 					t.Errorf("kexec_load deferred")
-				}
-				if out.ListenerPath != "/run/agent.sock" || out.ListenerMetadata != "m" {
-					t.Errorf("listener %q %q", out.ListenerPath, out.ListenerMetadata)
 				}
 			}},
 		{"SPEC_ALLOW stripped, other flags kept", &specs.LinuxSeccomp{DefaultAction: specs.ActLog,
@@ -573,11 +574,11 @@ func TestSeccompKeptFilterWithinBase(t *testing.T) {
 		check func(t *testing.T, out *specs.LinuxSeccomp, rep *Report)
 	}{
 		{"names the base denies leave the allow rules",
-			&specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: "/run/agent.sock", Syscalls: []specs.LinuxSyscall{
+			&specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
 				{Names: []string{"read", "kexec_load", "chroot", "not_a_syscall"}, Action: specs.ActAllow},
-				{Names: []string{"getppid", "reboot"}, Action: specs.ActNotify}}},
+				{Names: []string{"getppid", "reboot"}, Action: specs.ActTrace}}},
 			func(t *testing.T, out *specs.LinuxSeccomp, rep *Report) {
-				want := []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}, {Names: []string{"getppid"}, Action: specs.ActNotify}}
+				want := []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}, {Names: []string{"getppid"}, Action: specs.ActTrace}}
 				if got := mustJSON(t, out.Syscalls); got != mustJSON(t, want) {
 					t.Errorf("rules %s", got)
 				}

@@ -1,9 +1,7 @@
 package hardening
 
 import (
-	"sort"
 	"strconv"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -19,13 +17,6 @@ type Running struct {
 	RequestedPidsLimit *int64
 }
 
-// unifiedUpdatePrefixes are the cgroup v2 files an update may write through
-// resources.unified. runc writes unified entries as they are, as root, into
-// the container's cgroup: cgroup.procs or cgroup.subtree_control there would
-// move processes or enable controllers, and pids.max would bypass the pids
-// check below.
-var unifiedUpdatePrefixes = []string{"cpu.", "cpuset.", "memory.", "io.", "hugetlb."}
-
 // HardenUpdate returns a hardened copy of r, the resources of a task update
 // (containerd's Update, which runc applies with `runc update -r`); r is
 // never mutated. An update is another way to lift what Harden set, so:
@@ -34,7 +25,8 @@ var unifiedUpdatePrefixes = []string{"cpu.", "cpuset.", "memory.", "io.", "huget
 //     or unlimited (<= 0) is refused, except the CRI re-send of the
 //     spec's original limit (see Running), which is kept at the ceiling;
 //     a missing pids limit stays missing (runc keeps the current one);
-//   - unified entries outside cpu/cpuset/memory/io/hugetlb are refused;
+//   - unified entries outside the create-time allowlist (cgroups.go) are
+//     refused, and pids.max too (the limit changes through resources.pids);
 //   - a device rule granting beyond the profile's devices (an allow-all, a
 //     class, a disk) is refused, under every profile.
 func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.LinuxResources, *Report, error) {
@@ -51,18 +43,13 @@ func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.Linu
 	if err := checkDeviceRules(r.Devices, newDevicePolicy(prof), "resources.devices", "an update may grant no device beyond profile "+prof.Name+"'s"); err != nil {
 		return nil, nil, err
 	}
-	keys := make([]string, 0, len(r.Unified))
-	for k := range r.Unified {
-		keys = append(keys, k)
+	if _, ok := r.Unified[unifiedPidsMax]; ok {
+		return nil, nil, refuse(RulePids, "resources.unified."+unifiedPidsMax, "the pids limit can only be changed through resources.pids")
 	}
-	sort.Strings(keys) // deterministic refusals
-	for _, k := range keys {
-		if strings.HasPrefix(k, "pids.") {
-			return nil, nil, refuse(RulePids, "resources.unified."+k, "the pids limit can only be changed through resources.pids")
-		}
-		if !hasAnyPrefix(k, unifiedUpdatePrefixes) {
-			return nil, nil, refuse(RuleSpec, "resources.unified."+k, "not a resource an update may set (allowed: %s)", strings.Join(unifiedUpdatePrefixes, "*, ")+"*")
-		}
+	// The same allowlist as at create: runc writes each key as a file name
+	// into the container's cgroup, as root.
+	if err := checkUnified(r.Unified, "resources.unified"); err != nil {
+		return nil, nil, err
 	}
 
 	out := deepCopy(r)
@@ -90,13 +77,4 @@ func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.Linu
 	default:
 		return nil, nil, refuse(RulePids, "resources.pids.limit", "%d is above the container's limit of %d (profile %s)", req, ceiling, prof.Name)
 	}
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

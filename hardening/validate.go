@@ -7,19 +7,19 @@ import (
 )
 
 // Validate checks that s satisfies everything Harden guarantees under
-// cfg: no refused shape (fd hygiene, hooks, host namespaces, privileged,
-// denied host paths, kernel filesystems out of place, uid 0 where non-root
-// is required), read-only sysfs and cgroup mounts, no device beyond the
-// profile's, scheduling within the capabilities, no_new_privileges, capabilities
-// within the profile's ceiling (and not nil, which runc reads as "keep
-// all"), the AppArmor profile where it is enforced, a read-only rootfs
-// where the profile says, the pids limit, masked and read-only paths, no
-// runtime-interpreted annotation, RLIMIT_CORE, and a seccomp filter that
-// is not weaker than the profile asks (under base "default": a denying
-// default action, nothing allowed that containerd's default filter for the
-// capabilities left does not allow; never SECCOMP_FILTER_FLAG_SPEC_ALLOW)
-// and that runc will compile. It returns a *RefusalError naming the first
-// violation.
+// cfg: none of the refusals (specChecks), read-only sysfs and cgroup, host
+// bind mounts nosuid and nodev and every other mount option as tamed, no
+// device beyond the profile's, scheduling within the capabilities,
+// no_new_privileges, capabilities within the profile's ceiling (and not
+// nil, which runc reads as "keep all"), the AppArmor profile where it is
+// enforced, a read-only rootfs where the profile says, the pids limit,
+// masked and read-only paths, no runtime-interpreted annotation, rlimits
+// within their bounds, the OOM score floor, RLIMIT_CORE, and a seccomp
+// filter that is not weaker than the profile asks (under base "default": a
+// denying default action, nothing allowed that containerd's default filter
+// for the capabilities left does not allow; never
+// SECCOMP_FILTER_FLAG_SPEC_ALLOW) and that runc will compile. It returns a
+// *RefusalError naming the first violation.
 //
 // Harden runs it on its own output; the CLI runs it on specs from anywhere.
 func Validate(s *specs.Spec, cfg Config) error {
@@ -29,12 +29,12 @@ func Validate(s *specs.Spec, cfg Config) error {
 	if err := checkShape(s); err != nil {
 		return err
 	}
+	if err := runChecks(s, &cfg, specChecks); err != nil {
+		return err
+	}
 	prof := cfg.Profile
 	checks := []error{
-		checkFDHygiene(s),
-		checkHooks(s.Hooks, cfg.AllowedHooks),
-		checkNamespaces(s, prof),
-		checkMountsHardened(s, prof),
+		checkMountsTamed(s, &cfg),
 		checkDevicesHardened(s.Linux, prof),
 		checkProcess(s.Process, prof),
 		checkAppArmor(s.Process, &cfg),

@@ -4,7 +4,10 @@
 // container is tightened; the hardening engine applies it.
 package profiles
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Profile is one hardening profile. The zero value of every field is the
 // loosest setting, so a profile that extends another only has to name what
@@ -34,6 +37,9 @@ type Profile struct {
 	Namespaces   Namespaces   `toml:"namespaces"`
 	Mounts       Mounts       `toml:"mounts"`
 	Devices      Devices      `toml:"devices"`
+	Sysctls      Sysctls      `toml:"sysctls"`
+	SELinux      SELinux      `toml:"selinux"`
+	Rlimits      Rlimits      `toml:"rlimits"`
 }
 
 // Capabilities is the ceiling for every capability set of the process.
@@ -130,23 +136,45 @@ const (
 	// containerd's CRI keeps a pod's hosts, hostname, resolv.conf and shm
 	// under <root or state>/io.containerd.grpc.v1.cri/sandboxes/<id>/.
 	HostPathSandboxID = "{sandbox-id}"
+	// HostPathContainerID is the container's own ID (the task's ID, which
+	// is containerd's container ID): containerd's CRI keeps a container's
+	// image volumes under <root>/io.containerd.grpc.v1.cri/containers/<id>/.
+	HostPathContainerID = "{container-id}"
 )
 
+// HostPathPrefix is one host path a container may mount (an entry of the
+// node policy's allow_host_path_prefixes). Prefix is written like an entry
+// of Mounts.AllowHostPathPrefixes: a trailing "/" allows what is under the
+// path but not the path itself, and an element may be a placeholder.
+type HostPathPrefix struct {
+	Prefix string `toml:"prefix"`
+	// ReadOnly allows only read-only mounts of what the prefix covers.
+	ReadOnly bool `toml:"read_only"`
+}
+
 // Mounts says what a container may mount.
+//
+// Host paths (a bind mount's source, any mount source that is an absolute
+// path, an absolute root.path) are decided by allowlist: a host path is
+// mounted only if it lies under one of AllowHostPathPrefixes (the pod's own
+// files) or under an entry of the node policy's allow_host_path_prefixes
+// (the operator's consent), and not on DenyHostPaths. Everything else is
+// refused.
 type Mounts struct {
-	// DenyHostPaths lists host paths a container may not mount (a bind
-	// mount, or any mount whose source is an absolute path, and root.path
-	// when it is absolute): a source that is one of them, under one, or an
-	// ancestor of one ("/" or "/var" exposes /var/lib/kubelet) is refused.
-	// "/" denies the host's root itself (everything is under it). Empty:
-	// every host path may be mounted.
+	// DenyHostPaths lists host paths a container may never mount, not even
+	// where the node policy's allow_host_path_prefixes covers them: a source
+	// that is one of them, under one, or an ancestor of one ("/" or "/var"
+	// exposes /var/lib/kubelet) is refused, unless it lies under one of
+	// AllowHostPathPrefixes (the pod's own files). "/" denies the host's
+	// root itself.
 	DenyHostPaths []string `toml:"deny_host_paths"`
-	// AllowHostPathPrefixes lists host paths that may be mounted even where
-	// DenyHostPaths refuses them: containerd's CRI and the kubelet's own
-	// per-pod files. An entry ending in "/" allows what is under it (not the
-	// directory itself); one without allows the path and what is under it.
-	// An element may be HostPathPodUID or HostPathSandboxID, so that a pod
-	// reaches its own files and no other pod's.
+	// AllowHostPathPrefixes lists the host paths a container may mount
+	// without the node policy's consent: containerd's CRI and the kubelet's
+	// own per-pod files. An entry ending in "/" allows what is under it (not
+	// the directory itself); one without allows the path and what is under
+	// it. An element may be HostPathPodUID, HostPathSandboxID or
+	// HostPathContainerID, so that a pod reaches its own files and no other
+	// pod's.
 	AllowHostPathPrefixes []string `toml:"allow_host_path_prefixes"`
 	// StandardFilesystemsOnly refuses every filesystem a container mounts
 	// other than a bind mount or tmpfs, proc, sysfs, cgroup, cgroup2,
@@ -169,6 +197,42 @@ type Devices struct {
 	Allowed []string `toml:"allowed"`
 }
 
+// Sysctls says which kernel parameters (linux.sysctl) a spec may set.
+// Whatever it says, only a sysctl of a namespace the container has of its
+// own passes (net.* with its own network namespace, kernel.shm*, kernel.msg*,
+// kernel.sem and fs.mqueue.* with its own IPC namespace, kernel.hostname
+// and kernel.domainname with its own UTS namespace): any other is
+// host-wide, and runc writes it as root.
+type Sysctls struct {
+	// Restrict limits the namespaced sysctls to Allowed; false allows
+	// every namespaced sysctl.
+	Restrict bool `toml:"restrict"`
+	// Allowed lists names ("net.ipv4.tcp_syncookies") or prefixes ending
+	// in "*" ("net.ipv4.tcp_*").
+	Allowed []string `toml:"allowed"`
+}
+
+// SELinux says which SELinux types the labels of a spec may carry
+// (process.selinuxLabel and linux.mountLabel, "user:role:type:level").
+// Whatever it says, spc_t and unconfined_t are refused: they are not
+// confined at all.
+type SELinux struct {
+	// ProcessTypes lists the types a process label may have. Empty: any.
+	ProcessTypes []string `toml:"process_types"`
+	// MountTypes lists the types linux.mountLabel may have. Empty: any.
+	MountTypes []string `toml:"mount_types"`
+}
+
+// Rlimits bounds the resource limits runc sets for the container's
+// processes. runc sets them as root, before it drops capabilities, so a
+// spec can raise a hard limit above what the process could raise itself.
+type Rlimits struct {
+	// Max maps an RLIMIT_* name to the highest soft and hard value the
+	// spec may set; a higher one (or unlimited) is lowered to it. An
+	// unlisted type has no bound.
+	Max map[string]uint64 `toml:"max"`
+}
+
 // Clone returns a deep copy of p: no slice is shared with p, so the copy
 // can be changed (or decoded over) without touching p.
 func (p *Profile) Clone() *Profile {
@@ -184,5 +248,9 @@ func (p *Profile) Clone() *Profile {
 	c.Mounts.DenyHostPaths = slices.Clone(p.Mounts.DenyHostPaths)
 	c.Mounts.AllowHostPathPrefixes = slices.Clone(p.Mounts.AllowHostPathPrefixes)
 	c.Devices.Allowed = slices.Clone(p.Devices.Allowed)
+	c.Sysctls.Allowed = slices.Clone(p.Sysctls.Allowed)
+	c.SELinux.ProcessTypes = slices.Clone(p.SELinux.ProcessTypes)
+	c.SELinux.MountTypes = slices.Clone(p.SELinux.MountTypes)
+	c.Rlimits.Max = maps.Clone(p.Rlimits.Max)
 	return &c
 }

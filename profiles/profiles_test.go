@@ -179,7 +179,13 @@ func TestClone(t *testing.T) {
 			fill(v.Index(0))
 		case reflect.String:
 			v.SetString("x")
-		case reflect.Map, reflect.Pointer:
+		case reflect.Map:
+			v.Set(reflect.MakeMapWithSize(v.Type(), 1))
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(k)
+			fill(e)
+			v.SetMapIndex(k, e)
+		case reflect.Pointer:
 			t.Fatalf("Profile has a %s field: teach Clone about it", v.Kind())
 		}
 	}
@@ -200,6 +206,10 @@ func TestClone(t *testing.T) {
 				t.Errorf("%s is shared", path)
 			}
 			check(a.Index(0), b.Index(0), path+"[0]")
+		case reflect.Map:
+			if a.Pointer() == b.Pointer() {
+				t.Errorf("%s is shared", path)
+			}
 		}
 	}
 	check(reflect.ValueOf(p).Elem(), reflect.ValueOf(c).Elem(), "Profile")

@@ -3,8 +3,10 @@ package profiles
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,12 +192,20 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 	}
 	seen = map[string]bool{}
 	for _, a := range p.Mounts.AllowHostPathPrefixes {
-		if err := checkHostPathPrefix(a); err != nil {
+		if err := CheckHostPathPrefix(a); err != nil {
 			v.addf("mounts.allow_host_path_prefixes", a, "%v", err)
 		} else if seen[a] {
 			v.addf("mounts.allow_host_path_prefixes", a, "host path prefix %q is listed twice", a)
 		}
 		seen[a] = true
+	}
+
+	v.checkSysctls(&p.Sysctls)
+	v.checkSELinux(&p.SELinux)
+	for _, k := range slices.Sorted(maps.Keys(p.Rlimits.Max)) {
+		if !IsKnownRlimit(k) {
+			v.addf("rlimits.max", "", "rlimits.max: unknown resource limit %q (known: %s)", k, strings.Join(KnownRlimits, ", "))
+		}
 	}
 
 	seen = map[string]bool{}
@@ -210,17 +220,72 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 	return v.errs
 }
 
-// checkHostPathPrefix checks an entry of mounts.allow_host_path_prefixes:
-// a clean absolute path other than "/", optionally ending in "/", whose
-// elements are names or whole placeholders.
-func checkHostPathPrefix(a string) error {
+var (
+	sysctlRE      = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_-]+)*\.?\*?$`)
+	selinuxTypeRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+)
+
+func (v *validator) checkSysctls(s *Sysctls) {
+	seen := map[string]bool{}
+	for _, n := range s.Allowed {
+		switch {
+		case !sysctlRE.MatchString(n) || n == "*":
+			v.addf("sysctls.allowed", n, "sysctl %q is not a name (\"net.ipv4.tcp_syncookies\") or a prefix ending in \"*\" (\"net.ipv4.tcp_*\")", n)
+		case seen[n]:
+			v.addf("sysctls.allowed", n, "sysctl %q is listed twice", n)
+		}
+		seen[n] = true
+	}
+	if len(s.Allowed) > 0 && !s.Restrict {
+		v.addf("sysctls.allowed", "", "sysctls.allowed has no effect without sysctls.restrict = true")
+	}
+}
+
+func (v *validator) checkSELinux(s *SELinux) {
+	for _, list := range []struct {
+		key   string
+		types []string
+	}{{"selinux.process_types", s.ProcessTypes}, {"selinux.mount_types", s.MountTypes}} {
+		seen := map[string]bool{}
+		for _, t := range list.types {
+			switch {
+			case !selinuxTypeRE.MatchString(t):
+				v.addf(list.key, t, "SELinux type %q may hold only a-z, 0-9 and '_'", t)
+			case seen[t]:
+				v.addf(list.key, t, "SELinux type %q is listed twice", t)
+			}
+			seen[t] = true
+		}
+	}
+}
+
+// KnownRlimits are the resource limits Linux has, as runc names them.
+var KnownRlimits = []string{
+	"RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
+	"RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",
+	"RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_RTPRIO",
+	"RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
+}
+
+// IsKnownRlimit reports whether name is one of KnownRlimits.
+func IsKnownRlimit(name string) bool { return slices.Contains(KnownRlimits, name) }
+
+// hostPathPlaceholders are the placeholders a host path prefix may hold.
+var hostPathPlaceholders = []string{HostPathPodUID, HostPathSandboxID, HostPathContainerID}
+
+// CheckHostPathPrefix checks a host path prefix (an entry of
+// mounts.allow_host_path_prefixes, or of the node policy's
+// allow_host_path_prefixes): a clean absolute path other than "/",
+// optionally ending in "/", whose elements are names or whole
+// placeholders.
+func CheckHostPathPrefix(a string) error {
 	base := strings.TrimSuffix(a, "/")
 	if !isCleanAbs(base) || base == "/" || base == "" {
 		return fmt.Errorf("host path prefix %q must be absolute, clean (a trailing \"/\" aside) and not /", a)
 	}
 	for _, e := range strings.Split(base[1:], "/") {
-		if strings.ContainsAny(e, "{}") && e != HostPathPodUID && e != HostPathSandboxID {
-			return fmt.Errorf("host path prefix %q: element %q: a placeholder (%s or %s) must be a whole path element", a, e, HostPathPodUID, HostPathSandboxID)
+		if strings.ContainsAny(e, "{}") && !slices.Contains(hostPathPlaceholders, e) {
+			return fmt.Errorf("host path prefix %q: element %q: a placeholder (%s) must be a whole path element", a, e, strings.Join(hostPathPlaceholders, ", "))
 		}
 	}
 	return nil

@@ -77,8 +77,12 @@ func TestReportRoundTrip(t *testing.T) {
 		t.Errorf("pids: current %v original %v, want 1024 and none", st.curPids, st.origPids)
 	}
 	// The sandbox record a pod's containers read.
-	if b, err := sandboxBackend(filepath.Join(filepath.Dir(bundle), "x"), "r"); err != nil || b != "runc" {
+	b, cg, err := readSandbox(filepath.Join(filepath.Dir(bundle), "x"), "r")
+	if err != nil || b != "runc" {
 		t.Errorf("sandbox backend %q %v", b, err)
+	}
+	if want := readSpecFile(t, filepath.Join(bundle, configFile)).Linux.CgroupsPath; cg != want {
+		t.Errorf("sandbox cgroups path %q, want %q", cg, want)
 	}
 }
 

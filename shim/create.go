@@ -193,8 +193,10 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 
 	// One backend per pod: the sandbox decided it and recorded it in its
 	// bundle; a container that would run elsewhere cannot join the pod.
+	var sbCgroups string
 	if sandboxID != "" {
-		sb, err := sandboxBackend(r.Bundle, sandboxID)
+		sb, cg, err := readSandbox(r.Bundle, sandboxID)
+		sbCgroups = cg
 		switch {
 		case err != nil:
 			if err := refuse("container %s: %v", r.ID, err); err != nil {
@@ -209,16 +211,6 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 		}
 	}
 	rep.Runtime = use
-
-	// runsc cannot run a user-namespaced container: its gofer fails to join
-	// the pod's user namespace (setns into a user namespace is refused to a
-	// multi-threaded process, and runsc is a Go program), after runsc made
-	// the sandbox's cgroups, which it then leaves behind. Refuse first.
-	if use == policy.RuntimeGVisor && hasUserNamespace(orig) {
-		if err := refuse("container %s: gVisor (runsc) cannot run user-namespaced containers (%s): run the pod on runc, or without a user namespace", r.ID, rep.RuntimeSource); err != nil {
-			return nil, err
-		}
-	}
 
 	// Joining a host namespace by a path other than /proc/1/ns/* is only
 	// visible to a stat: the engine compares paths.
@@ -257,6 +249,10 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 			Host:         hardening.Host{AppArmor: s.appArmor()},
 			AppArmorMode: pol.AppArmor,
 			AllowedHooks: pol.AllowedHooks,
+			HostPaths:    pol.AllowHostPathPrefixes,
+			ContainerID:  r.ID,
+			// An app container's cgroup sits next to its sandbox's.
+			SandboxCgroupsPath: sbCgroups,
 			// In audit mode, report what enforce would do on its backend.
 			Backend: want,
 			// The runsc wrapper always passes --oci-seccomp.
@@ -267,7 +263,7 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 		}
 		out, hrep, err := hardening.Harden(orig, st.cfg)
 		if err != nil {
-			if err := refuse("container %s refused by profile %s (%s; policy %s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, np.source, err); err != nil {
+			if err := refuse("container %s refused by profile %s (%s; runtime %s from %s; policy %s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, st.cfg.Backend, dec.RuntimeSource, np.source, err); err != nil {
 				return nil, err
 			}
 		} else {
@@ -281,7 +277,7 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 	// written, so a bind source that is a symlink to a denied path
 	// (/data/x -> /proc) is only caught here.
 	if hardened != nil {
-		if err := hardening.CheckMountSources(hardened, dec.Profile, resolveHostPaths(hardened)); err != nil {
+		if err := hardening.CheckMountSources(hardened, st.cfg, resolveHostPaths(hardened)); err != nil {
 			if err := refuse("container %s refused by profile %s (%s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, err); err != nil {
 				return nil, err
 			}

@@ -28,20 +28,22 @@ func TestCreateResolvesBindSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := newTestService(t, nil)
+	// The node policy's consent for the test's directory.
+	pol := "allow_host_path_prefixes = [{ prefix = \"" + dir + "/\" }]\n" + testPolicy("enforce", "")
 
 	ok := defaultSpec(t, "data", oci.WithProcessArgs("/bin/sh"), withBind(data, "/data"))
-	if _, err := ts.create(t, "data", ts.bundle(t, "data", ok), policyOpts(t, testPolicy("enforce", ""))); err != nil {
+	if _, err := ts.create(t, "data", ts.bundle(t, "data", ok), policyOpts(t, pol)); err != nil {
 		t.Fatalf("a plain data directory refused: %v", err)
 	}
 
 	bad := defaultSpec(t, "link", oci.WithProcessArgs("/bin/sh"), withBind(link, "/data"))
-	_, err := ts.create(t, "link", ts.bundle(t, "link", bad), policyOpts(t, testPolicy("enforce", "")))
+	_, err := ts.create(t, "link", ts.bundle(t, "link", bad), policyOpts(t, pol))
 	wantCode(t, err, codes.FailedPrecondition, "mounts", "/proc")
 	if len(ts.inner.creates) != 1 {
 		t.Fatalf("inner creates = %d, want only the plain one", len(ts.inner.creates))
 	}
 
 	missing := defaultSpec(t, "missing", oci.WithProcessArgs("/bin/sh"), withBind(filepath.Join(dir, "nope"), "/data"))
-	_, err = ts.create(t, "missing", ts.bundle(t, "missing", missing), policyOpts(t, testPolicy("enforce", "")))
+	_, err = ts.create(t, "missing", ts.bundle(t, "missing", missing), policyOpts(t, pol))
 	wantCode(t, err, codes.FailedPrecondition, "mounts")
 }

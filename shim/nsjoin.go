@@ -60,20 +60,3 @@ func hostNamespaceJoins(s *specs.Spec, procRoot string) ([]string, error) {
 	}
 	return host, nil
 }
-
-// hasUserNamespace reports whether the spec runs in a user namespace of its
-// own (a new one with ID mappings, or a pinned one joined by path).
-func hasUserNamespace(s *specs.Spec) bool {
-	if s.Linux == nil {
-		return false
-	}
-	if len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0 {
-		return true
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.UserNamespace {
-			return true
-		}
-	}
-	return false
-}

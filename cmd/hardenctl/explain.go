@@ -23,6 +23,8 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	policyFile := fs.String("policy", "", "node policy file (default: the built-in policy)")
 	apparmor := fs.String("apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
 	diff := fs.Bool("diff", false, "print the changes grouped by rule instead of the hardened spec")
+	containerID := fs.String("container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule)")
+	sandboxCgroups := fs.String("sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
 	annotations, imageLabels, labels := kvFlag{}, kvFlag{}, kvFlag{}
 	fs.Var(annotations, "annotation", "a spec annotation k=v (repeatable)")
 	fs.Var(imageLabels, "image-label", "an image config label k=v (repeatable)")
@@ -76,7 +78,12 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		Host:         host,
 		AppArmorMode: pol.AppArmor,
 		AllowedHooks: pol.AllowedHooks,
+		HostPaths:    pol.AllowHostPathPrefixes,
+		ContainerID:  *containerID,
 		Backend:      dec.Runtime,
+		// The shim's runsc wrapper always passes --oci-seccomp.
+		RunscOCISeccomp:    true,
+		SandboxCgroupsPath: *sandboxCgroups,
 	})
 	if err != nil {
 		return fmt.Errorf("profile %q (%s): %w", dec.Profile.Name, dec.ProfileSource, err)

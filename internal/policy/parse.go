@@ -39,7 +39,7 @@ func Load(path string) (*Policy, error) {
 // not name keeps its default, and validates it. Two exceptions to "keeps
 // its default": a file with a [runtimes] table lists every runtime of the
 // node (a gvisor runtime it leaves out does not exist), and lists
-// (routes, allowed_hooks) replace the default's. Unknown keys are errors.
+// (routes, allowed_hooks, allow_host_path_prefixes) replace the default's. Unknown keys are errors.
 // source names the file in messages. Every error wraps ErrInvalidPolicy.
 //
 // Parse does not know the profiles: call Check with the profile set.
@@ -137,6 +137,16 @@ func (p *Policy) validate() error {
 		if !isCleanAbs(h) {
 			c.addf("allowed_hooks", h, "allowed hook %q must be an absolute, clean path", h)
 		}
+	}
+	seen := map[string]bool{}
+	for _, a := range p.AllowHostPathPrefixes {
+		switch err := profiles.CheckHostPathPrefix(a.Prefix); {
+		case err != nil:
+			c.addf("allow_host_path_prefixes", a.Prefix, "allow_host_path_prefixes: %v", err)
+		case seen[a.Prefix]:
+			c.addf("allow_host_path_prefixes", a.Prefix, "allow_host_path_prefixes: %q is listed twice", a.Prefix)
+		}
+		seen[a.Prefix] = true
 	}
 
 	for _, name := range p.RuntimeNames() {

@@ -46,6 +46,11 @@ type Policy struct {
 	// AllowedHooks lists the OCI hook paths a spec may carry; any other
 	// hook is refused.
 	AllowedHooks []string `toml:"allowed_hooks"`
+	// AllowHostPathPrefixes lists the host paths, beyond the pod's own
+	// files, that a container may mount (hostPath volumes, ctr --mount):
+	// the operator's consent, each entry read-write or read-only. A host
+	// path on the profile's mounts.deny_host_paths stays refused.
+	AllowHostPathPrefixes []profiles.HostPathPrefix `toml:"allow_host_path_prefixes"`
 	// Runtimes holds the backends by name: "runc" and "gvisor".
 	Runtimes map[string]Runtime `toml:"runtimes"`
 	// Routes pick the backend (and optionally the profile) from
