@@ -4,11 +4,13 @@
 //
 // Who may ask for what:
 //   - the node policy sets the default profile, the minimum and the routes;
-//   - an annotation (written by whoever writes the pod) may pick any
-//     profile at or above the minimum, and the backend;
-//   - an image label (written by whoever builds the image) may only make
-//     the profile stricter: an image says what it needs, never what it may
-//     escape.
+//   - a matching route's profile and an image label's profile (written by
+//     whoever builds the image: an image says what it needs, never what it
+//     may escape) are floors;
+//   - an annotation (written by whoever writes the pod) may raise the
+//     profile above any floor, and may pick one below the policy's default
+//     (never below the minimum) only where no route or image label set a
+//     floor; it may pick the backend.
 //
 // gVisor is the stricter backend: any of the annotation, the matching route
 // or the profile asking for it wins, and an annotation cannot take it away.
@@ -99,11 +101,12 @@ type Decision struct {
 // Resolve applies the rules in order:
 //  1. the profile starts as the policy's default_profile;
 //  2. the first route whose annotations and labels all match may set the
-//     runtime and the profile;
-//  3. the hardened.dev/profile annotation may pick any known profile at or
-//     above the minimum (unknown or below: refused);
-//  4. the hardened.dev/profile image label is taken if stricter, ignored
-//     with a note if not (unknown: refused);
+//     runtime and the profile, which is then a floor;
+//  3. the hardened.dev/profile image label is a floor too, and taken if
+//     stricter (unknown: refused);
+//  4. the hardened.dev/profile annotation may pick any known profile at or
+//     above the minimum and every floor (unknown, below the minimum or
+//     below a floor: refused);
 //  5. a result below the minimum is refused;
 //  6. the backend is gVisor if the hardened.dev/runtime annotation, the
 //     route, or the profile (Runtime "gvisor" with strict_runtime "gvisor")
@@ -148,6 +151,14 @@ func (r *resolver) profile() error {
 		return fmt.Errorf("%w: default_profile: %w", policy.ErrInvalidPolicy, err)
 	}
 	r.name, r.d.ProfileSource = r.p.DefaultProfile, SourceDefaultProfile
+	// floor is the profile a route or an image label set: nothing the pod
+	// author writes goes below it.
+	var floor, floorSource string
+	raise := func(name, src string) {
+		if floor == "" || r.cmp(name, floor) > 0 {
+			floor, floorSource = name, src
+		}
+	}
 
 	for i := range r.p.Routes {
 		if matches(&r.p.Routes[i], r.in) {
@@ -161,39 +172,47 @@ func (r *resolver) profile() error {
 			return fmt.Errorf("%w: %s profile: %w", policy.ErrInvalidPolicy, r.routeSource, err)
 		}
 		r.name, r.d.ProfileSource = r.route.Profile, r.routeSource
+		raise(r.route.Profile, r.routeSource)
+	}
+
+	label, hasLabel := r.in.ImageLabels[LabelProfile]
+	if hasLabel {
+		src := SourceImageLabelPrefix + LabelProfile
+		if !r.set.Has(label) {
+			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
+				src, label, strings.Join(r.set.Names(), ", "))
+		}
+		raise(label, src)
+		if r.cmp(label, r.name) > 0 {
+			r.name, r.d.ProfileSource = label, src
+		}
 	}
 
 	if v, ok := r.in.Annotations[AnnotationProfile]; ok {
 		src := SourceAnnotationPrefix + AnnotationProfile
-		if !r.set.Has(v) {
+		switch {
+		case !r.set.Has(v):
 			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
 				src, v, strings.Join(r.set.Names(), ", "))
-		}
-		if ok, _ := r.set.AtLeast(v, r.p.MinimumProfile); !ok {
+		case r.cmp(v, r.p.MinimumProfile) < 0:
 			return refusef(nil, "%s=%q is below the node's minimum profile %q", src, v, r.p.MinimumProfile)
+		case floor != "" && r.cmp(v, floor) < 0:
+			// A route's or an image's profile is a floor: the pod may
+			// only raise it.
+			return refusef(nil, "%s=%q is below profile %q, which %s sets as the floor: an annotation may only raise it", src, v, floor, floorSource)
 		}
 		r.name, r.d.ProfileSource = v, src
 	}
 
-	if v, ok := r.in.ImageLabels[LabelProfile]; ok {
-		src := SourceImageLabelPrefix + LabelProfile
-		if !r.set.Has(v) {
-			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
-				src, v, strings.Join(r.set.Names(), ", "))
-		}
-		c, _ := r.set.Compare(v, r.name)
-		switch {
-		case c > 0:
-			r.name, r.d.ProfileSource = v, src
-		case v == r.name:
-		case c < 0:
-			r.note("image label asks for %s, less strict than %s (from %s): ignored", v, r.name, r.d.ProfileSource)
-		default:
-			r.note("image label asks for %s, no stricter than %s (from %s): ignored", v, r.name, r.d.ProfileSource)
+	if hasLabel && label != r.name {
+		if r.cmp(label, r.name) < 0 {
+			r.note("image label asks for %s, less strict than %s (from %s): ignored", label, r.name, r.d.ProfileSource)
+		} else {
+			r.note("image label asks for %s, no stricter than %s (from %s): ignored", label, r.name, r.d.ProfileSource)
 		}
 	}
 
-	if ok, _ := r.set.AtLeast(r.name, r.p.MinimumProfile); !ok {
+	if r.cmp(r.name, r.p.MinimumProfile) < 0 {
 		return refusef(nil, "profile %q (from %s) is below the node's minimum profile %q",
 			r.name, r.d.ProfileSource, r.p.MinimumProfile)
 	}
@@ -203,6 +222,12 @@ func (r *resolver) profile() error {
 	}
 	r.d.Profile = prof
 	return nil
+}
+
+// cmp orders two known profiles by strictness (see profiles.Set.Compare).
+func (r *resolver) cmp(a, b string) int {
+	c, _ := r.set.Compare(a, b)
+	return c
 }
 
 func (r *resolver) runtime() error {

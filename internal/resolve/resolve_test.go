@@ -164,9 +164,32 @@ func TestResolve(t *testing.T) {
 			unknown: true,
 		},
 		{
-			name: "image label beats a looser annotation", p: def,
-			in:      Inputs{Annotations: ann(AnnotationProfile, "baseline"), ImageLabels: ann(LabelProfile, "restricted")},
-			profile: "restricted", profileSource: "image label hardened.dev/profile",
+			name: "image label is a floor a looser annotation cannot go below", p: def,
+			in:  Inputs{Annotations: ann(AnnotationProfile, "baseline"), ImageLabels: ann(LabelProfile, "restricted")},
+			err: `annotation hardened.dev/profile="baseline" is below profile "restricted", which image label hardened.dev/profile sets as the floor: an annotation may only raise it`,
+		},
+		{
+			name: "an annotation at the image label's floor", p: def,
+			in:      Inputs{Annotations: ann(AnnotationProfile, "restricted"), ImageLabels: ann(LabelProfile, "web")},
+			profile: "restricted", profileSource: "annotation hardened.dev/profile",
+			runtime: "runc", runtimeSource: "default",
+			notes: []string{"image label asks for web, less strict than restricted (from annotation hardened.dev/profile): ignored"},
+		},
+		{
+			name: "a route's strict profile is not lowered by an annotation", p: rt,
+			in:  Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationProfile, "restricted")},
+			err: `annotation hardened.dev/profile="restricted" is below profile "strict", which policy route #2 sets as the floor: an annotation may only raise it`,
+		},
+		{
+			name: "a route's floor at equal rank", p: rt,
+			in:      Inputs{Labels: ann("team", "web"), Annotations: ann(AnnotationProfile, "web")},
+			profile: "web", profileSource: "annotation hardened.dev/profile",
+			runtime: "runc", runtimeSource: "default",
+		},
+		{
+			name: "without a floor an annotation may go below the default, to the minimum", p: rt,
+			in:      Inputs{Annotations: ann(AnnotationProfile, "web")},
+			profile: "web", profileSource: "annotation hardened.dev/profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
@@ -238,8 +261,8 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "annotation gvisor beats a route's runc", p: rt,
-			in:      Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationRuntime, "gvisor", AnnotationProfile, "web")},
-			profile: "web", profileSource: "annotation hardened.dev/profile",
+			in:      Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationRuntime, "gvisor")},
+			profile: "strict", profileSource: "policy route #2",
 			runtime: "gvisor", runtimeSource: "annotation hardened.dev/runtime",
 			notes: []string{"policy route #2 asks for runc; annotation hardened.dev/runtime requires gvisor, the stricter backend: gvisor"},
 		},
