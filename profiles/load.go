@@ -183,6 +183,15 @@ func (s *Set) Source(name string) string {
 	return ""
 }
 
+// IsBuiltin reports whether the named profile is one of the built-ins.
+func (s *Set) IsBuiltin(name string) bool {
+	if s == nil {
+		return false
+	}
+	e, ok := s.byName[name]
+	return ok && e.builtin
+}
+
 // Names returns the profile names, least strict first (by rank, then name).
 func (s *Set) Names() []string {
 	if s == nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/profiles"
 )
@@ -106,7 +107,7 @@ func loadPolicy(src policySource) (*nodePolicy, string, error) {
 	// Stamp the directory before reading it: a change during the load
 	// makes the next get reload.
 	ds := dirStamp(pol.ProfilesDir)
-	set, err := profiles.Load(pol.ProfilesDir)
+	set, err := hardening.LoadProfiles(pol.ProfilesDir)
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to load the profiles of policy %s: %v: %w", src, err, errdefs.ErrInvalidArgument)
 	}

@@ -139,13 +139,15 @@ func TestProfilesListAndShow(t *testing.T) {
 
 func TestProfilesFromPolicyDir(t *testing.T) {
 	dir := t.TempDir()
-	prof := "name = \"web\"\nextends = \"restricted\"\ndescription = \"restricted with a smaller pids limit\"\n[pids]\nlimit = 64\n"
+	// Stricter than strict on one dimension, as strict on the rest: it
+	// ranks above strict (profiles form a chain, hardening.CheckProfileOrder).
+	prof := "name = \"web\"\nextends = \"strict\"\nrank = 31\ndescription = \"strict with a smaller pids limit\"\n[pids]\nlimit = 64\n"
 	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte(prof), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	pol := writeFile(t, "policy.toml", "profiles_dir = \""+dir+"\"\n", 0o644)
 	code, out, stderr := hardenctl(t, "", "profiles", "show", "--policy", pol, "web")
-	if code != 0 || !strings.Contains(out, "extends restricted") || !strings.Contains(out, "at most 64 tasks") {
+	if code != 0 || !strings.Contains(out, "extends strict") || !strings.Contains(out, "at most 64 tasks") {
 		t.Fatalf("exit %d, stderr %s\n%s", code, stderr, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/profiles"
 )
@@ -18,7 +19,7 @@ func loadPolicy(file string) (*policy.Policy, *profiles.Set, error) {
 			return nil, nil, err
 		}
 	}
-	set, err := profiles.Load(pol.ProfilesDir)
+	set, err := hardening.LoadProfiles(pol.ProfilesDir)
 	if err != nil {
 		return nil, nil, err
 	}
