@@ -46,13 +46,31 @@ type fakeInner struct {
 	creates []*taskAPI.CreateTaskRequest
 	execs   []*taskAPI.ExecProcessRequest
 	updates []*taskAPI.UpdateTaskRequest
+	starts  []*taskAPI.StartRequest
+	// onCreate, when set, sees each Create as runc would (the bundle
+	// written, the sources staged); createErr fails every Create.
+	onCreate  func(*taskAPI.CreateTaskRequest)
+	createErr error
 }
 
 func (f *fakeInner) Create(_ context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.creates = append(f.creates, r)
+	if f.onCreate != nil {
+		f.onCreate(r)
+	}
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
 	return &taskAPI.CreateTaskResponse{Pid: 42}, nil
+}
+
+func (f *fakeInner) Start(_ context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts = append(f.starts, r)
+	return &taskAPI.StartResponse{Pid: 42}, nil
 }
 
 func (f *fakeInner) Exec(_ context.Context, r *taskAPI.ExecProcessRequest) (*types.Empty, error) {

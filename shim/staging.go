@@ -16,6 +16,9 @@ import (
 // Staging: the pinned sources bind-mounted under RunDir/staging (pin.go
 // says why), and their removal.
 
+// bindMount is mount(2) for the staging mounts (tests make it fail).
+var bindMount = unix.Mount
+
 // stageAll stages every item of pp from its pinned inode. Leftovers of an
 // earlier attempt are removed first; on failure everything staged is.
 func stageAll(pp *pinPlan, pins pinSet) error {
@@ -71,7 +74,7 @@ func stageOne(p *pinned, target string, rec bool) error {
 	if rec {
 		flags |= unix.MS_REC
 	}
-	if err := unix.Mount(procFD(p.fd), target, "", flags, ""); err != nil {
+	if err := bindMount(procFD(p.fd), target, "", flags, ""); err != nil {
 		return fmt.Errorf("failed to bind-mount the pinned source on %s: %w", target, err)
 	}
 	var st unix.Stat_t
