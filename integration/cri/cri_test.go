@@ -251,9 +251,6 @@ func twoContainersTalk(t *testing.T, e *Env, p *pod) (server, client string) {
 		t.Fatalf("client could not reach the server over localhost: %v %q", err, out)
 	}
 	t.Logf("client got %q from the server over 127.0.0.1", strings.TrimSpace(out))
-	for _, id := range []string{server, client} {
-		e.assertPinnedAndReleased(t, id)
-	}
 	return server, client
 }
 
@@ -298,6 +295,7 @@ func TestCRIRestrictedPod(t *testing.T) {
 	needShim(t, e)
 	p := e.mustRunPod(t, t.Name(), podOpts{Handler: handlerHardened})
 	id := p.mustStart(t, "sleeper", ctrOpts{Command: sleepCmd})
+	e.assertPinnedAndReleased(t, id)
 	// crictl's pod shares one PID namespace (CRI's default): PID 1 is the
 	// sandbox's pause (uid 65535), hardened too.
 	sleepPid := strings.Fields(e.mustExec(t, id, "pidof", "sleep"))
@@ -357,6 +355,7 @@ func TestCRIGVisorPod(t *testing.T) {
 	p := e.mustRunPod(t, t.Name(), podOpts{Handler: handlerGVisor})
 	server, client := twoContainersTalk(t, e, p)
 	for _, id := range []string{server, client} {
+		e.assertPinnedAndReleased(t, id)
 		if !e.inGVisor(t, id) {
 			t.Errorf("container %s does not run in gVisor", id[:12])
 		}
