@@ -82,7 +82,9 @@ func setupSuite() error {
 		return err
 	}
 	start := time.Now()
-	bins, cliErr, err := harness.Build(repo, suite.toolsBin, dir)
+	// The shim gets the test hook (TestPinnedSourceSwapped): inert unless
+	// a test's containerd names a program in harness.TestHookEnv.
+	bins, cliErr, err := harness.Build(repo, suite.toolsBin, dir, harness.TestHookTag)
 	if err != nil {
 		os.RemoveAll(dir)
 		return err
@@ -125,14 +127,16 @@ type env struct {
 	n int
 }
 
-// newEnv starts a private containerd for the test and registers a cleanup
-// that first asserts the test left nothing behind (containers, mounts,
-// cgroups, shim and container processes), then stops everything.
-func newEnv(t testing.TB) *env {
+// newEnv starts a private containerd for the test (with extraEnv added to
+// its environment, which its shims inherit) and registers a cleanup that
+// first asserts the test left nothing behind (containers, mounts, staged
+// mount sources, cgroups, shim and container processes), then stops
+// everything.
+func newEnv(t testing.TB, extraEnv ...string) *env {
 	t.Helper()
 	requireSuite(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	d, err := harness.Start(ctx, harness.Options{ToolsBin: suite.toolsBin, Binaries: suite.bins})
+	d, err := harness.Start(ctx, harness.Options{ToolsBin: suite.toolsBin, Binaries: suite.bins, Env: extraEnv})
 	if err != nil {
 		cancel()
 		t.Fatalf("failed to start the private containerd: %v", err)

@@ -111,31 +111,3 @@ func readJSON(path string, v any) error {
 	}
 	return nil
 }
-
-// resolveHostPaths maps every absolute mount source and an absolute
-// root.path of s to the path the host resolves it to (symlinks followed,
-// in the shim's mount namespace, which is containerd's and runc's). A path
-// that does not resolve is left out: hardening.CheckMountSources refuses
-// it. A symlink swapped between this check and runc's mount is not caught:
-// the source's directory belongs to whoever could write it, on the host.
-func resolveHostPaths(s *specs.Spec) map[string]string {
-	out := map[string]string{}
-	add := func(p string) {
-		if !filepath.IsAbs(p) {
-			return
-		}
-		if _, ok := out[p]; ok {
-			return
-		}
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			out[p] = r
-		}
-	}
-	for _, m := range s.Mounts {
-		add(m.Source)
-	}
-	if s.Root != nil {
-		add(s.Root.Path)
-	}
-	return out
-}

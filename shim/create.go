@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -22,8 +23,10 @@ import (
 
 // Create hardens the bundle, then has the stock service create the
 // container with the backend the policy chose. Every check runs before
-// anything is written or created, so a refused Create leaves the bundle as
-// containerd wrote it and nothing behind.
+// anything is staged, written or created, so a refused Create leaves the
+// bundle as containerd wrote it and nothing behind. The host paths the
+// spec mounts are pinned (pin.go) right before the bundle files are
+// written, and released once the runtime has mounted them.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	s.release.creating()
 	defer s.release.created()
@@ -32,15 +35,31 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
 		return nil, errgrpc.ToGRPC(err)
 	}
-	if err := p.commit(r.Bundle); err != nil {
+	staged, err := p.pin()
+	if err != nil {
+		var refused *shimError
+		if errors.As(err, &refused) {
+			log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
+			return nil, errgrpc.ToGRPC(err)
+		}
 		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
 	}
-	opts, err := typeurl.MarshalAnyToProto(p.runc)
-	if err != nil {
-		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: failed to encode runc options: %w", err))
+	return s.createPinned(ctx, r, p, staged)
+}
+
+// createPinned writes the bundle files and runs the stock Create. The
+// staging directory (staged, "" for none) is removed when the stock Create
+// returns, or kept until Start for a container whose runtime opens its
+// mount sources then (pinPlan.holdUntilStart).
+func (s *Service) createPinned(ctx context.Context, r *taskAPI.CreateTaskRequest, p *plan, staged string) (*taskAPI.CreateTaskResponse, error) {
+	resp, err := s.createCommitted(ctx, r, p)
+	if staged != "" {
+		if err == nil && p.pins.holdUntilStart {
+			s.hold(r.ID, staged)
+		} else {
+			s.unstage(ctx, r.ID, staged)
+		}
 	}
-	r.Options = opts
-	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
 		return resp, err
 	}
@@ -49,6 +68,24 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	s.mu.Unlock()
 	p.log(ctx)
 	return resp, nil
+}
+
+// createCommitted writes the plan to the bundle and runs the stock Create.
+func (s *Service) createCommitted(ctx context.Context, r *taskAPI.CreateTaskRequest, p *plan) (*taskAPI.CreateTaskResponse, error) {
+	if err := p.commit(r.Bundle); err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
+	}
+	opts, err := typeurl.MarshalAnyToProto(p.runc)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: failed to encode runc options: %w", err))
+	}
+	if testHookAfterPin != nil {
+		if err := testHookAfterPin(ctx, r.ID, r.Bundle); err != nil {
+			return nil, errgrpc.ToGRPC(refusedf("container %s: test hook after pinning failed: %v", r.ID, err))
+		}
+	}
+	r.Options = opts
+	return s.TTRPCTaskService.Create(ctx, r)
 }
 
 // plan is a decided Create: what to write in the bundle and how to run it.
@@ -60,6 +97,8 @@ type plan struct {
 	runc *options.Options
 	// files are the bundle files commit writes, encoded (encode).
 	files *planFiles
+	// pins are the host paths Create pins (pin.go); nil when none.
+	pins *pinPlan
 }
 
 // planFiles are a plan's bundle files, encoded: config.json (nil in audit
@@ -68,26 +107,36 @@ type planFiles struct {
 	spec, state, report []byte
 }
 
-// encode encodes the plan's bundle files, once.
+// encode encodes the plan's bundle files that are not encoded yet.
 func (p *plan) encode() error {
-	if p.files != nil {
-		return nil
+	if p.files == nil {
+		p.files = &planFiles{}
 	}
-	f := &planFiles{}
+	f := p.files
 	var err error
-	if p.spec != nil {
+	if p.spec != nil && f.spec == nil {
 		if f.spec, err = json.Marshal(p.spec); err != nil {
 			return fmt.Errorf("failed to encode the hardened spec: %w", err)
 		}
 	}
-	if f.state, err = indentJSON(stateOf(p.state.mode, p.state.cfg)); err != nil {
-		return fmt.Errorf("failed to encode %s: %w", stateFile, err)
+	if f.state == nil {
+		if f.state, err = indentJSON(stateOf(p.state.mode, p.state.cfg)); err != nil {
+			return fmt.Errorf("failed to encode %s: %w", stateFile, err)
+		}
 	}
-	if f.report, err = indentJSON(p.report); err != nil {
-		return fmt.Errorf("failed to encode %s: %w", reportFile, err)
+	if f.report == nil {
+		if f.report, err = indentJSON(p.report); err != nil {
+			return fmt.Errorf("failed to encode %s: %w", reportFile, err)
+		}
 	}
-	p.files = f
 	return nil
+}
+
+// dropReport forgets the encoded report after the report changed.
+func (p *plan) dropReport() {
+	if p.files != nil {
+		p.files.report = nil
+	}
 }
 
 // plan decides everything about a container without side effects
@@ -273,16 +322,6 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 			rep.NotEnforced = hrep.NotEnforced
 		}
 	}
-	// Host paths as the host resolves them: the engine compares sources as
-	// written, so a bind source that is a symlink to a denied path
-	// (/data/x -> /proc) is only caught here.
-	if hardened != nil {
-		if err := hardening.CheckMountSources(hardened, st.cfg, resolveHostPaths(hardened)); err != nil {
-			if err := refuse("container %s refused by profile %s (%s): %v", r.ID, dec.Profile.Name, dec.ProfileSource, err); err != nil {
-				return nil, err
-			}
-		}
-	}
 	// The AppArmor profile the spec names must be in the kernel before runc
 	// sees the spec (runc would fail after cgroups and mounts exist).
 	if hardened != nil && !audit && st.cfg.Host.AppArmor && use == policy.RuntimeRunc {
@@ -304,6 +343,15 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 	if !audit {
 		p.spec = hardened
 		st.curPids = pidsLimit(hardened)
+	}
+	// Host paths are judged as the host resolves them when Create pins
+	// them (pin.go): the engine compares sources as written, so a bind
+	// source that is a symlink to a denied path (/data/x -> /proc) is only
+	// caught there.
+	if hardened != nil {
+		if err := s.pinsFor(ctx, r.ID, p, hardened, audit, use); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -20,7 +20,8 @@
 //     identity, nodepolicy.go), the container's labels, its pod sandbox's
 //     labels and its image's config labels from containerd (labels.go, raw
 //     API clients), resolves profile and backend, checks the pod's backend
-//     (pod.go), gates runc, hardens the spec, writes config.json atomically
+//     (pod.go), gates runc, hardens the spec, pins its host paths (pin.go:
+//     opened without symlinks, judged, staged), writes config.json atomically
 //     (original kept once as config.json.orig) with hardening-report.json
 //     and hardening-state.json (bundle.go, report.go), then hands the stock
 //     Create runc options naming the OCI binary. Every check comes before
@@ -63,7 +64,9 @@
 // hardening-report.json, hardening-state.json. Node-wide, under RunDir
 // (/run/containerd-hardened, or $HARDENED_RUN_DIR as containerd's
 // environment gives it): runsc/<hash>/{hardened-runsc,runsc.json} (the
-// first a symlink to the wrapper binary) and runc-gate/ (the gate's cache). runsc's state root defaults to
+// first a symlink to the wrapper binary), runc-gate/ (the gate's cache) and
+// staging/<namespace>/<container-id>/ (a container's pinned mount sources
+// while its runtime opens them, pin.go). runsc's state root defaults to
 // /run/containerd/runsc; runc's stays the stock /run/containerd/runc.
 //
 // # containerd versions

@@ -13,6 +13,7 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/api/types/task"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -46,13 +47,38 @@ type fakeInner struct {
 	creates []*taskAPI.CreateTaskRequest
 	execs   []*taskAPI.ExecProcessRequest
 	updates []*taskAPI.UpdateTaskRequest
+	starts  []*taskAPI.StartRequest
+	// onCreate, when set, sees each Create as runc would (the bundle
+	// written, the sources staged); createErr fails every Create.
+	onCreate  func(*taskAPI.CreateTaskRequest)
+	createErr error
 }
 
 func (f *fakeInner) Create(_ context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.creates = append(f.creates, r)
+	if f.onCreate != nil {
+		f.onCreate(r)
+	}
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
 	return &taskAPI.CreateTaskResponse{Pid: 42}, nil
+}
+
+// State says no container is in the created state, so that the start-time
+// check (start.go, tested against real processes in start_test.go) passes
+// the Start through.
+func (f *fakeInner) State(_ context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	return &taskAPI.StateResponse{ID: r.ID, Status: task.Status_UNKNOWN}, nil
+}
+
+func (f *fakeInner) Start(_ context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts = append(f.starts, r)
+	return &taskAPI.StartResponse{Pid: 42}, nil
 }
 
 func (f *fakeInner) Exec(_ context.Context, r *taskAPI.ExecProcessRequest) (*types.Empty, error) {

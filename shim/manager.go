@@ -11,9 +11,11 @@ import (
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -51,9 +53,19 @@ func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 // `<binary> delete --force` with the binary and root the task service
 // recorded in the bundle (files "runtime" and options.json, written from
 // the runc options Create passed on): runc, or the runsc wrapper for a
-// gVisor container, so delete reaches the runtime that ran it.
+// gVisor container, so delete reaches the runtime that ran it. Then the
+// container's staged mount sources are removed, in case its shim died
+// while it held them (pin.go).
 func (m *Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
-	return m.inner.Stop(ctx, id)
+	ss, err := m.inner.Stop(ctx, id)
+	if ns, ok := namespaces.Namespace(ctx); ok {
+		if dir, derr := stagingDir(runDir(), ns, id); derr == nil {
+			if rerr := removeStaging(dir); rerr != nil {
+				log.G(ctx).WithError(rerr).WithField("id", id).Warn("hardened: failed to remove the staged mount sources")
+			}
+		}
+	}
+	return ss, err
 }
 
 // Info answers `-info` (options on stdin): the stock code reads runc

@@ -29,9 +29,23 @@ type Report struct {
 	Notes       []string           `json:"notes,omitempty"`
 	Changes     []hardening.Change `json:"changes"`
 	NotEnforced []hardening.Gap    `json:"notEnforced,omitempty"`
+	// Pinned are the host paths the container mounts, each opened without
+	// following symlinks and judged by the path of the inode opened.
+	Pinned []PinnedSource `json:"pinned,omitempty"`
 	// Refused is, in audit mode, the reason enforce mode would have refused
 	// the container.
 	Refused string `json:"refused,omitempty"`
+}
+
+// PinnedSource is one host path of a container's spec, pinned (pin.go).
+type PinnedSource struct {
+	// Field is the spec field: "mounts[i].source" or "root.path".
+	Field string `json:"field"`
+	// Source is the path as the spec writes it.
+	Source string `json:"source"`
+	// Staged is where the pinned inode was bind-mounted for the runtime,
+	// the source config.json names; empty in audit mode (not staged).
+	Staged string `json:"staged,omitempty"`
 }
 
 // state is hardening-state.json: enough to harden an exec the same way

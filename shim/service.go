@@ -28,12 +28,18 @@ type Service struct {
 	policies *policyCache
 	gate     gateFunc
 	runDir   string
-	appArmor func() bool
+	// namespace is the shim's containerd namespace, for a call whose
+	// context names none.
+	namespace string
+	appArmor  func() bool
 	// apparmor loads the profiles hardened specs name (AppArmor hosts only).
 	apparmor *appArmorLoader
 
 	mu         sync.Mutex
 	containers map[string]*ctrState
+	// staged is the staging directory of each container whose pinned
+	// mount sources are kept until its Start (pin.go).
+	staged map[string]string
 
 	release *memReleaser
 	// speculation is the first Create's inputs, read at start (warm.go);
@@ -74,9 +80,11 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		TTRPCTaskService: inner,
 		policies:         defaultPolicies,
 		runDir:           cfg.RunDir,
+		namespace:        cfg.Namespace,
 		appArmor:         hostAppArmor,
 		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
+		staged:           make(map[string]string),
 		release:          newMemReleaser(),
 	}
 	if s.runDir == "" {
@@ -104,9 +112,13 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 	return nil
 }
 
-// Delete forgets a deleted container.
+// Delete forgets a deleted container, and removes whatever is left of its
+// staged mount sources (a container created but never started).
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
+	if r.ExecID == "" {
+		s.releaseStaged(ctx, r.ID)
+	}
 	if err == nil && r.ExecID == "" {
 		s.mu.Lock()
 		delete(s.containers, r.ID)

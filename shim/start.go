@@ -56,12 +56,17 @@ const gvisorStartNote = "gvisor: no start-time descriptor check (the shim sees r
 const killWait = 10 * time.Second
 
 // Start inspects a container's init process before the stock Start runs
-// it (see above); exec'd processes start unchecked.
+// it (see above); exec'd processes start unchecked. A container's staged
+// mount sources held for its start (a gVisor pod's app container, whose
+// gofer opens them in `runsc start`) are released when it returns, refused
+// or not.
 func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
-	if r.ExecID == "" {
-		if err := s.checkInit(ctx, r.ID); err != nil {
-			return nil, errgrpc.ToGRPC(err)
-		}
+	if r.ExecID != "" {
+		return s.TTRPCTaskService.Start(ctx, r)
+	}
+	defer s.releaseStaged(ctx, r.ID)
+	if err := s.checkInit(ctx, r.ID); err != nil {
+		return nil, errgrpc.ToGRPC(err)
 	}
 	return s.TTRPCTaskService.Start(ctx, r)
 }

@@ -254,6 +254,39 @@ func twoContainersTalk(t *testing.T, e *Env, p *pod) (server, client string) {
 	return server, client
 }
 
+// assertPinnedAndReleased checks that the shim pinned a running container's
+// host paths (CRI binds /etc/hosts, /etc/resolv.conf, /dev/shm, ...: the
+// report lists them with their staging paths) and, now that it runs,
+// released them: the staging directory is gone and containerd's mount
+// namespace (whose /run is the temp tree's run/) has no staging mount. On
+// gVisor this is the release at Start: runsc's gofer opens an app
+// container's sources in `runsc start`.
+func (e *Env) assertPinnedAndReleased(t *testing.T, id string) {
+	t.Helper()
+	rep := e.report(t, id)
+	stagingRoot := "/run/containerd-hardened/staging/" + k8sNamespace + "/" + id + "/"
+	if len(rep.Pinned) == 0 {
+		t.Errorf("container %s: the report lists no pinned host path", id[:12])
+	}
+	for _, p := range rep.Pinned {
+		if !strings.HasPrefix(p.Staged, stagingRoot) {
+			t.Errorf("container %s: %s %q staged at %q, want under %s", id[:12], p.Field, p.Source, p.Staged, stagingRoot)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.Dir, stagingRoot)); !os.IsNotExist(err) {
+		t.Errorf("container %s: its staging directory is left (%v)", id[:12], err)
+	}
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", e.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], "/run/containerd-hardened/staging/") {
+			t.Errorf("staging mount left in containerd's mount namespace: %s", f[4])
+		}
+	}
+}
+
 // TestCRIRestrictedPod: a pod on the hardened RuntimeClass with no
 // annotation gets the node policy's default profile, "restricted", in its
 // init process and in what is exec'd into it.
@@ -262,6 +295,7 @@ func TestCRIRestrictedPod(t *testing.T) {
 	needShim(t, e)
 	p := e.mustRunPod(t, t.Name(), podOpts{Handler: handlerHardened})
 	id := p.mustStart(t, "sleeper", ctrOpts{Command: sleepCmd})
+	e.assertPinnedAndReleased(t, id)
 	// crictl's pod shares one PID namespace (CRI's default): PID 1 is the
 	// sandbox's pause (uid 65535), hardened too.
 	sleepPid := strings.Fields(e.mustExec(t, id, "pidof", "sleep"))
@@ -321,6 +355,7 @@ func TestCRIGVisorPod(t *testing.T) {
 	p := e.mustRunPod(t, t.Name(), podOpts{Handler: handlerGVisor})
 	server, client := twoContainersTalk(t, e, p)
 	for _, id := range []string{server, client} {
+		e.assertPinnedAndReleased(t, id)
 		if !e.inGVisor(t, id) {
 			t.Errorf("container %s does not run in gVisor", id[:12])
 		}

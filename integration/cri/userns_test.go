@@ -20,6 +20,11 @@ type hardeningReport struct {
 	Runtime string   `json:"runtime"`
 	Policy  string   `json:"policy"`
 	Notes   []string `json:"notes"`
+	Pinned  []struct {
+		Field  string `json:"field"`
+		Source string `json:"source"`
+		Staged string `json:"staged"`
+	} `json:"pinned"`
 }
 
 // report reads the hardening report the shim wrote for a container or

@@ -137,6 +137,19 @@ func (d *Daemon) Leftovers(ctx context.Context, ns string) []string {
 			}
 		}
 	}
+	// In the daemon's mount namespace the temp tree's run/ is /run: the
+	// shim's staging mounts (RunDir/staging/<ns>/...) show there, under
+	// /run, and die with the namespace when containerd stops.
+	for _, m := range mountsUnder("/run/containerd-hardened/staging", fmt.Sprintf("/proc/%d/mountinfo", d.Pid())) {
+		if strings.Contains(m+"/", nsMark) {
+			out = append(out, fmt.Sprintf("mount %s (in containerd's mount namespace)", m))
+		}
+	}
+	if ents, err := os.ReadDir(d.StagingDir(ns)); err == nil {
+		for _, e := range ents {
+			out = append(out, "staging directory "+filepath.Join(d.StagingDir(ns), e.Name()))
+		}
+	}
 	for _, cg := range cgroupChildren(ns) {
 		out = append(out, "cgroup "+cg)
 	}

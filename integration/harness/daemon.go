@@ -24,6 +24,9 @@ type Options struct {
 	Binaries *Binaries
 	// ExtraConfig is TOML appended to the generated config (plugin tables).
 	ExtraConfig string
+	// Env is added to containerd's environment, which its shims inherit
+	// (TestHookEnv).
+	Env []string
 }
 
 // Daemon is a private containerd: every path it uses is under Dir.
@@ -157,7 +160,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
 	d.cmd.Dir = dir
-	d.cmd.Env = daemonEnv(o.Binaries.Dir, o.ToolsBin)
+	d.cmd.Env = append(daemonEnv(o.Binaries.Dir, o.ToolsBin), o.Env...)
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
 		Setpgid:      true,
@@ -241,6 +244,14 @@ func (d *Daemon) Alive() bool {
 // hardening-report.json) while it exists.
 func (d *Daemon) Bundle(ns, id string) string {
 	return filepath.Join(d.State, "io.containerd.runtime.v2.task", ns, id)
+}
+
+// StagingDir is where the shim stages the mount sources of namespace ns's
+// containers (shim/pin.go: RunDir/staging/<ns>), as this process sees it:
+// RunDir is /run/containerd-hardened in the daemon's mount namespace,
+// whose /run is the temp tree's run/.
+func (d *Daemon) StagingDir(ns string) string {
+	return filepath.Join(d.RunDir, "containerd-hardened", "staging", ns)
 }
 
 // ReportPath is the hardening report of a container while it exists.

@@ -39,6 +39,15 @@ const (
 	EnvKeep = "HARDENED_KEEP"
 )
 
+// The shim's test hook (shim/testhook_on.go): a shim built with
+// TestHookTag runs the program named by TestHookEnv in its environment
+// (containerd's: Options.Env) after pinning a Create's mount sources and
+// right before the runtime's create. Builds without the tag have no hook.
+const (
+	TestHookTag = "hardened_testhook"
+	TestHookEnv = "HARDENED_TEST_HOOK_AFTER_PIN"
+)
+
 // Runtime names.
 const (
 	RuntimeHardened = "io.containerd.hardened.v2"
@@ -137,8 +146,8 @@ type Binaries struct {
 // uses a prebuilt shim (and the hardened-runsc next to it, if any);
 // HARDENED_SHIM_STANDIN=runc copies the stock runc shim under the hardened
 // shim's name. hardenctl is optional: a build failure of it is returned as
-// cliErr, not as err.
-func Build(repo, toolsBin, dir string) (b *Binaries, cliErr error, err error) {
+// cliErr, not as err. tags are build tags for the shim (TestHookTag).
+func Build(repo, toolsBin, dir string, tags ...string) (b *Binaries, cliErr error, err error) {
 	b = &Binaries{Dir: dir, Shim: filepath.Join(dir, ShimBinary), Wrapper: filepath.Join(dir, WrapperBinary)}
 	prebuiltWrapper := false
 	switch {
@@ -164,7 +173,7 @@ func Build(repo, toolsBin, dir string) (b *Binaries, cliErr error, err error) {
 			return nil, nil, fmt.Errorf("%w: ./cmd/%s does not exist yet (set %s=runc to develop the harness against the stock shim)",
 				ErrUnavailable, ShimBinary, EnvShimStandIn)
 		}
-		if err := goBuild(repo, "./cmd/"+ShimBinary, b.Shim); err != nil {
+		if err := goBuild(repo, "./cmd/"+ShimBinary, b.Shim, tags...); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -184,14 +193,18 @@ func Build(repo, toolsBin, dir string) (b *Binaries, cliErr error, err error) {
 	return b, cliErr, nil
 }
 
-func goBuild(repo, pkg, out string) error {
+func goBuild(repo, pkg, out string, tags ...string) error {
 	goBin := "go"
 	if p, err := exec.LookPath("go"); err == nil {
 		goBin = p
 	} else if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
 		goBin = "/usr/local/go/bin/go"
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, pkg)
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goBin, append(args, pkg)...)
 	cmd.Dir = repo
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("failed to build %s: %w\n%s", pkg, err, output)
