@@ -160,6 +160,9 @@ func HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Pro
 	out := deepCopy(p)
 	r := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
 
+	if err := checkPlatform(&specs.Spec{Process: out}); err != nil {
+		return nil, nil, err
+	}
 	if err := checkProcessFDHygiene(out, procMounts(container.Mounts)); err != nil {
 		return nil, nil, err
 	}
