@@ -176,6 +176,13 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 	} else if lookupErr != nil && caller.Policy == nil {
 		return nil, refusedf("container %s: cannot read its record from containerd, refusing rather than deciding without it: %v", r.ID, lookupErr)
 	}
+	// The pod a container belongs to, as CRI recorded it: the annotations
+	// that say it can be changed after CRI (NRI, CDI).
+	if info != nil {
+		if why := criIdentityProblem(r.ID, orig.Annotations, info.CRI); why != "" {
+			return nil, refusedf("container %s: %s", r.ID, why)
+		}
+	}
 	src := caller.Policy
 	if src == nil {
 		if rec, err := splitOptions(info.RuntimeOptions); err == nil && rec.Policy != nil {

@@ -47,6 +47,43 @@ type containerInfo struct {
 	// RuntimeOptions are the container record's runtime options: the policy
 	// source when the task's own options were runc options.
 	RuntimeOptions *anypb.Any
+	// CRI is what containerd's CRI recorded about the container (its
+	// record's kind label and metadata extension), or the zero value for a
+	// container CRI did not create. Unlike the spec's annotations, NRI
+	// plugins and CDI specs cannot change it.
+	CRI criRecord
+}
+
+// criRecord is what containerd's CRI keeps in a container's record.
+type criRecord struct {
+	// Kind is "sandbox" or "container" (label io.cri-containerd.kind).
+	Kind string
+	// SandboxID is the pod sandbox an app container belongs to (the
+	// io.cri-containerd.container.metadata extension).
+	SandboxID string
+}
+
+// CRI's record keys (containerd internal/cri/labels).
+const (
+	criKindLabel         = "io.cri-containerd.kind"
+	criContainerMetadata = "io.cri-containerd.container.metadata"
+)
+
+// readCRIRecord reads the CRI kind and sandbox of a container record. The
+// metadata extension is JSON (a typeurl JSON type):
+// {"Version": "v1", "Metadata": {"SandboxID": ...}}.
+func readCRIRecord(c *containersapi.Container) (criRecord, error) {
+	r := criRecord{Kind: c.GetLabels()[criKindLabel]}
+	if ext := c.GetExtensions()[criContainerMetadata]; ext != nil {
+		var m struct {
+			Metadata struct{ SandboxID string }
+		}
+		if err := json.Unmarshal(ext.GetValue(), &m); err != nil {
+			return r, fmt.Errorf("failed to read the CRI metadata of container %s: %w", c.GetID(), err)
+		}
+		r.SandboxID = m.Metadata.SandboxID
+	}
+	return r, nil
 }
 
 // labelSource looks containers up in containerd.
@@ -167,6 +204,9 @@ func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*contain
 		return nil, err
 	}
 	info := &containerInfo{Labels: map[string]string{}, RuntimeOptions: c.GetRuntime().GetOptions()}
+	if info.CRI, err = readCRIRecord(c); err != nil {
+		return nil, err
+	}
 	if sandboxID != "" {
 		sb, err := getContainer(ctx, containers, sandboxID)
 		if err != nil {

@@ -67,3 +67,34 @@ func readSandbox(bundle, sandboxID string) (backend, cgroupsPath string, err err
 	}
 	return r.Runtime, cgroupsPath, nil
 }
+
+// criIdentityProblem compares what the spec's annotations say of the
+// container's pod (which NRI plugins and CDI specs can change, and which
+// containerd's manager and runsc group a pod by) with what containerd's CRI
+// recorded (which they cannot), and returns the first disagreement, or "".
+// An app container that claims another pod's sandbox would be put into
+// that pod's shim and, on gVisor, into its sandbox; one that claims to be a
+// sandbox would choose its own backend, leaving its pod's gVisor.
+func criIdentityProblem(id string, ann map[string]string, rec criRecord) string {
+	switch rec.Kind {
+	case "":
+		return "" // not a CRI container: nothing recorded to compare with
+	case containerTypeSandbox:
+		if t := ann[annContainerType]; t != containerTypeSandbox {
+			return fmt.Sprintf("containerd's CRI recorded a pod sandbox, and annotation %s says %q", annContainerType, t)
+		}
+		if sb := ann[annSandboxID]; sb != id {
+			return fmt.Sprintf("containerd's CRI recorded pod sandbox %s, and annotation %s says %q", id, annSandboxID, sb)
+		}
+	case containerTypeContainer:
+		if t := ann[annContainerType]; t != containerTypeContainer {
+			return fmt.Sprintf("containerd's CRI recorded an app container, and annotation %s says %q", annContainerType, t)
+		}
+		if sb := ann[annSandboxID]; rec.SandboxID == "" || sb != rec.SandboxID {
+			return fmt.Sprintf("containerd's CRI recorded the container in pod sandbox %q, and annotation %s says %q", rec.SandboxID, annSandboxID, sb)
+		}
+	default:
+		return fmt.Sprintf("containerd's CRI recorded an unknown kind %q", rec.Kind)
+	}
+	return ""
+}

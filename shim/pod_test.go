@@ -2,10 +2,13 @@ package shim
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
+	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
@@ -132,5 +135,48 @@ func TestPodLookupAsksForSandboxLabels(t *testing.T) {
 	}
 	if len(labels.calls) != 2 || labels.calls[0] != "sb/" || labels.calls[1] != "c/sb" {
 		t.Errorf("lookups %v, want the sandbox alone, then the container with its sandbox", labels.calls)
+	}
+}
+
+func TestCRIIdentity(t *testing.T) {
+	ann := func(typ, sb string) map[string]string {
+		return map[string]string{annContainerType: typ, annSandboxID: sb}
+	}
+	for _, tt := range []struct {
+		name string
+		id   string
+		ann  map[string]string
+		rec  criRecord
+		want string // "" accepted
+	}{
+		{"not a CRI container", "c", nil, criRecord{}, ""},
+		{"a sandbox", "sb", ann("sandbox", "sb"), criRecord{Kind: "sandbox"}, ""},
+		{"an app container", "c", ann("container", "sb"), criRecord{Kind: "container", SandboxID: "sb"}, ""},
+		{"another pod's sandbox claimed", "c", ann("container", "other"), criRecord{Kind: "container", SandboxID: "sb"}, `recorded the container in pod sandbox "sb"`},
+		{"an app container posing as a sandbox", "c", ann("sandbox", "c"), criRecord{Kind: "container", SandboxID: "sb"}, "recorded an app container"},
+		{"a sandbox joining another", "sb", ann("sandbox", "other"), criRecord{Kind: "sandbox"}, "recorded pod sandbox sb"},
+		{"a sandbox posing as an app container", "sb", ann("container", "x"), criRecord{Kind: "sandbox"}, "recorded a pod sandbox"},
+		{"no metadata", "c", ann("container", "sb"), criRecord{Kind: "container"}, `recorded the container in pod sandbox ""`},
+		{"unknown kind", "c", nil, criRecord{Kind: "vm"}, "unknown kind"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := criIdentityProblem(tt.id, tt.ann, tt.rec)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadCRIRecord(t *testing.T) {
+	c := &containersapi.Container{ID: "c", Labels: map[string]string{criKindLabel: "container"},
+		Extensions: map[string]*anypb.Any{criContainerMetadata: {TypeUrl: "x", Value: []byte(`{"Version":"v1","Metadata":{"ID":"c","SandboxID":"sb"}}`)}}}
+	r, err := readCRIRecord(c)
+	if err != nil || r != (criRecord{Kind: "container", SandboxID: "sb"}) {
+		t.Fatalf("%+v %v", r, err)
+	}
+	c.Extensions[criContainerMetadata].Value = []byte("{")
+	if _, err := readCRIRecord(c); err == nil {
+		t.Error("malformed metadata accepted")
 	}
 }
