@@ -224,3 +224,21 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Default() check: %v", err)
 	}
 }
+
+func TestParseHostPaths(t *testing.T) {
+	p, err := Load("testdata/good/host-paths.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []profiles.HostPathPrefix{
+		{Prefix: "/srv/data/"},
+		{Prefix: "/srv/models/", ReadOnly: true},
+		{Prefix: "/data/containerd/io.containerd.grpc.v1.cri/sandboxes/{sandbox-id}/"},
+	}
+	if !reflect.DeepEqual(p.AllowHostPathPrefixes, want) {
+		t.Errorf("got %+v", p.AllowHostPathPrefixes)
+	}
+	if len(Default().AllowHostPathPrefixes) != 0 {
+		t.Error("the default policy consents to host paths")
+	}
+}
