@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -146,14 +148,18 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 	}
 	row(tw, "namespaces", dash(strings.Join(ns, "; ")), "linux.namespaces, process.capabilities")
 
-	mounts := "any host path may be mounted"
+	mounts := "host paths only under: " + dash(strings.Join(p.Mounts.AllowHostPathPrefixes, " ")) +
+		", or the node policy's allow_host_path_prefixes; mounted nosuid,nodev (read-only rbinds also rro on runc)"
 	if len(p.Mounts.DenyHostPaths) > 0 {
-		mounts = "host paths refused (as, under or above): " + strings.Join(p.Mounts.DenyHostPaths, " ")
-		if len(p.Mounts.AllowHostPathPrefixes) > 0 {
-			mounts += "; except in: " + strings.Join(p.Mounts.AllowHostPathPrefixes, " ")
-		}
+		mounts += "; never, even with the policy's consent (as, under or above): " + strings.Join(p.Mounts.DenyHostPaths, " ")
 	}
-	mounts += "; proc/sysfs/cgroup/mqueue/devpts only at their standard place, sysfs and cgroup read-only"
+	mounts += "; options by allowlist (no remount"
+	if p.Namespaces.DenyPrivileged {
+		mounts += ", no shared propagation"
+	} else {
+		mounts += ", shared propagation made slave"
+	}
+	mounts += "); proc/sysfs/cgroup/mqueue/devpts only at their standard place, sysfs and cgroup read-only"
 	if p.Mounts.StandardFilesystemsOnly {
 		mounts += "; no filesystem but bind mounts, tmpfs and those"
 	}
@@ -169,6 +175,27 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 		devices += "; more (all devices, a class, a disk) is removed: a privileged spec is de-privileged"
 	}
 	row(tw, "devices", devices, "linux.resources.devices, linux.devices")
+
+	sysctls := "namespaced ones only, in a namespace of the container's own"
+	if p.Sysctls.Restrict {
+		sysctls += "; of those only: " + dash(strings.Join(p.Sysctls.Allowed, " "))
+	}
+	row(tw, "sysctls", sysctls, "linux.sysctl")
+
+	selinux := "any type but spc_t and unconfined_t"
+	if len(p.SELinux.ProcessTypes) > 0 {
+		selinux = "process types " + strings.Join(p.SELinux.ProcessTypes, " ")
+	}
+	if len(p.SELinux.MountTypes) > 0 {
+		selinux += "; mount types " + strings.Join(p.SELinux.MountTypes, " ")
+	}
+	row(tw, "selinux", selinux, "process.selinuxLabel, linux.mountLabel")
+
+	var bounds []string
+	for _, k := range slices.Sorted(maps.Keys(p.Rlimits.Max)) {
+		bounds = append(bounds, fmt.Sprintf("%s %d", k, p.Rlimits.Max[k]))
+	}
+	row(tw, "rlimits", "at most: "+dash(strings.Join(bounds, ", "))+"; unknown types refused; oomScoreAdj at least -998", "process.rlimits, process.oomScoreAdj")
 
 	row(tw, "scheduler", "real-time policies and negative nice need CAP_SYS_NICE, the real-time I/O class CAP_SYS_ADMIN", "process.scheduler, process.ioPriority, process.rlimits")
 
