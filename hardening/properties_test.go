@@ -682,6 +682,24 @@ func FuzzHardenFields(f *testing.F) {
 			s.Annotations = map[string]string{}
 		}
 		s.Annotations[annKey] = "v"
+		// The allowlisted classes, from the same inputs.
+		if sel&0x40 != 0 {
+			s.Linux.Sysctl = map[string]string{annKey: envVal}
+		}
+		if sel&0x80 != 0 {
+			s.Linux.CgroupsPath = mountSrc
+		}
+		if argIdx&0x08 != 0 {
+			s.Mounts[len(s.Mounts)-1].Options = strings.Split(names, ",")
+		}
+		if ro {
+			v := int(pids % 2001)
+			s.Process.OOMScoreAdj = &v
+		}
+		s.Linux.RootfsPropagation = []string{"", "shared", "rslave", "bogus"}[int(defAct)%4]
+		if nsMask&0x20 != 0 {
+			s.Process.SelinuxLabel = envVal
+		}
 		checkProperties(t, s, configFrom(t, sel))
 	})
 }
