@@ -118,12 +118,16 @@ func TestPinnedSourceSymlinkRefused(t *testing.T) {
 }
 
 // ctrRunWithMount is `ctr run --rm` of busybox through the hardened shim
-// with src bind-mounted read-only at /data, running script.
+// with src bind-mounted read-only at /data, running script, under a node
+// policy that consents to read-only host paths in the test's temp dir
+// (without it, the source is refused before it is pinned).
 func ctrRunWithMount(t *testing.T, e *env, id, src string, flags []string, script string) harness.CtrResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
 	defer cancel()
-	args := append([]string{"--runtime", harness.RuntimeHardened, "--mount", "type=bind,src=" + src + ",dst=/data,options=rbind:ro"}, flags...)
+	pol := e.policy(fmt.Sprintf("allow_host_path_prefixes = [{ prefix = %q, read_only = true }]\n", e.d.Dir+"/"))
+	args := append([]string{"--runtime", harness.RuntimeHardened, "--runtime-config-path", pol,
+		"--mount", "type=bind,src=" + src + ",dst=/data,options=rbind:ro"}, flags...)
 	res, err := e.d.CtrRun(ctx, e.ns, args, harness.ImageBusybox, id, "sh", "-c", script)
 	if err != nil {
 		t.Fatalf("ctr run: %v", err)
