@@ -522,8 +522,38 @@ func (e *Env) install(ctx context.Context) error {
 		[]byte(fmt.Sprintf(minPolicy, filepath.Join(e.Dir, "opt/hardened/bin/runsc"))), 0o644); err != nil {
 		return err
 	}
+	for _, name := range []string{"policy.toml", "policy-gvisor.toml", "policy-min.toml"} {
+		if err := e.consentPrivateRoot(filepath.Join(e.Dir, "etc/hardened", name)); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(filepath.Join(e.Dir, "etc/containerd/conf.d/zz-hardened-min.toml"),
 		[]byte(fmt.Sprintf(minDropIn, shim, filepath.Join(e.Dir, "etc/hardened/policy-min.toml"))), 0o644)
+}
+
+// consentPrivateRoot puts the operator's consent for this containerd's own
+// per-pod CRI files at the top of the node policy at path. The profiles'
+// own prefixes name containerd's default root and state
+// (/var/lib/containerd, /run/containerd); this containerd keeps them under
+// the temp dir, as a node with another root would, and its operator consents
+// to the same per-pod paths there (docs/kubernetes.md).
+func (e *Env) consentPrivateRoot(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# the test's containerd: root and state in its temp dir\nallow_host_path_prefixes = [\n")
+	for _, p := range []string{
+		"root/io.containerd.grpc.v1.cri/sandboxes/{sandbox-id}/",
+		"root/io.containerd.grpc.v1.cri/containers/{container-id}/",
+		"state/io.containerd.grpc.v1.cri/sandboxes/{sandbox-id}/",
+		"state/io.containerd.grpc.v1.cri/image-volumes/{sandbox-id}/",
+	} {
+		fmt.Fprintf(&b, "  { prefix = %q },\n", filepath.Join(e.Dir, p)+"/")
+	}
+	b.WriteString("]\n")
+	return os.WriteFile(path, append([]byte(b.String()), data...), 0o644)
 }
 
 // start runs containerd in the network namespace and a private mount

@@ -81,8 +81,8 @@ type Route struct {
 	Match Match `toml:"match"`
 	// Runtime is the backend for matching workloads ("runc" or "gvisor").
 	Runtime string `toml:"runtime"`
-	// Profile, if set, is the profile for matching workloads unless an
-	// annotation or image label asks for another (subject to the minimum).
+	// Profile, if set, is the profile for matching workloads, and a floor:
+	// an annotation or image label may only ask for a stricter one.
 	Profile string `toml:"profile"`
 }
 
