@@ -31,6 +31,8 @@ type podOpts struct {
 	Annotations map[string]string
 	// SecurityContext is the pod's linux.security_context (CRI JSON).
 	SecurityContext map[string]any
+	// Sysctls are the pod's linux.sysctls.
+	Sysctls map[string]string
 }
 
 func ctx(t *testing.T, d time.Duration) context.Context {
@@ -66,7 +68,7 @@ func (e *Env) runPod(t *testing.T, name string, o podOpts) (*pod, error) {
 		"log_directory": filepath.Join(dir, "logs"),
 		"labels":        o.Labels,
 		"annotations":   o.Annotations,
-		"linux":         map[string]any{"cgroup_parent": e.CgroupParent, "security_context": o.SecurityContext},
+		"linux":         map[string]any{"cgroup_parent": e.CgroupParent, "security_context": o.SecurityContext, "sysctls": o.Sysctls},
 	}
 	p := &pod{e: e, Name: name, Config: filepath.Join(dir, "pod.json"), Handler: o.Handler}
 	if err := writeJSON(p.Config, cfg); err != nil {
@@ -114,6 +116,9 @@ type ctrOpts struct {
 	Annotations map[string]string
 	// Linux is the container config's "linux" object (CRI JSON).
 	Linux map[string]any
+	// Mounts are the container config's mounts (CRI JSON: container_path,
+	// host_path, readonly, ...), the kubelet's hostPath volumes.
+	Mounts []map[string]any
 }
 
 // start creates and starts a container in the pod; the error is the CRI
@@ -133,6 +138,7 @@ func (p *pod) start(t *testing.T, name string, o ctrOpts) (string, error) {
 		"log_path":    name + ".log",
 		"annotations": o.Annotations,
 		"linux":       o.Linux,
+		"mounts":      o.Mounts,
 	}
 	path := filepath.Join(filepath.Dir(p.Config), "ctr-"+name+".json")
 	if err := writeJSON(path, cfg); err != nil {

@@ -19,7 +19,9 @@
 //   - runtimes: `runc` (the stock runc shim), and, installed by
 //     deploy/installer/install.sh from deploy/node/ exactly as the
 //     DaemonSet does it, `hardened` and `hardened-gvisor`; plus
-//     `hardened-min`, a test policy whose minimum profile is "restricted".
+//     `hardened-min`, a test policy whose minimum profile is "restricted"
+//     and whose route sends pods labelled hardened.test/strict=true to
+//     "strict".
 //     The installer's paths are in the temp tree (ETC_DIR moved), so the
 //     drop-in it writes also sets HARDENED_POLICY=<temp>/etc/hardened/policy.toml
 //     for containerd's shims: the `hardened` runtime (no options table, as
@@ -355,6 +357,9 @@ mode = "enforce"
 path = "runc"
 [runtimes.gvisor]
 path = %[1]q
+[[routes]]
+match = { labels = { "hardened.test/strict" = "true" } }
+profile = "strict"
 `
 
 func setup(ctx context.Context) (_ *Env, err error) {
@@ -531,12 +536,17 @@ func (e *Env) install(ctx context.Context) error {
 		[]byte(fmt.Sprintf(minDropIn, shim, filepath.Join(e.Dir, "etc/hardened/policy-min.toml"))), 0o644)
 }
 
+// hostRODir is the temp dir's directory under which the test policies
+// consent to read-only host paths (TestCRIHostPathConsent).
+const hostRODir = "host-ro"
+
 // consentPrivateRoot puts the operator's consent for this containerd's own
 // per-pod CRI files at the top of the node policy at path. The profiles'
 // own prefixes name containerd's default root and state
 // (/var/lib/containerd, /run/containerd); this containerd keeps them under
 // the temp dir, as a node with another root would, and its operator consents
-// to the same per-pod paths there (docs/kubernetes.md).
+// to the same per-pod paths there (docs/kubernetes.md). It also consents to
+// read-only host paths under hostRODir.
 func (e *Env) consentPrivateRoot(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -552,6 +562,7 @@ func (e *Env) consentPrivateRoot(path string) error {
 	} {
 		fmt.Fprintf(&b, "  { prefix = %q },\n", filepath.Join(e.Dir, p)+"/")
 	}
+	fmt.Fprintf(&b, "  { prefix = %q, read_only = true },\n", filepath.Join(e.Dir, hostRODir)+"/")
 	b.WriteString("]\n")
 	return os.WriteFile(path, append([]byte(b.String()), data...), 0o644)
 }
