@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,6 +139,9 @@ func TestCreateAuditReportsChangesForAcceptedSpec(t *testing.T) {
 
 func TestCreateGVisorUsesWrapper(t *testing.T) {
 	ts := newTestService(t, nil)
+	// The runc gate's verdict is a fact of every Create; it refuses only
+	// containers that run on runc.
+	ts.gateErr = errors.New("runc 1.1.11 has CVE-2024-21626")
 	orig := defaultSpec(t, "g", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(map[string]string{"hardened.dev/runtime": "gvisor"}))
 	bundle := ts.bundle(t, "g", orig)
 	r, err := ts.create(t, "g", bundle, policyOpts(t, testPolicy("enforce", "")))
@@ -157,9 +161,6 @@ func TestCreateGVisorUsesWrapper(t *testing.T) {
 	}
 	if cfg.Path != "/bin/false" || !slices.Equal(cfg.Args, []string{"--network=none"}) {
 		t.Errorf("runsc.json %+v", cfg)
-	}
-	if len(ts.gated) != 0 {
-		t.Errorf("runc gate ran for a gVisor container: %v", ts.gated)
 	}
 	rep := readReport(t, bundle)
 	if rep.Runtime != "gvisor" || rep.RuntimeSource == "" {

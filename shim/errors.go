@@ -1,30 +1,15 @@
 package shim
 
-import (
-	"fmt"
+import "github.com/hardened-dev/hardened/internal/decide"
 
-	"github.com/containerd/errdefs"
+// The shim's errors are decide.Error, the one refusal type: the task API
+// boundary turns it into a TTRPC status (errgrpc.ToGRPC) whose message is
+// its text; containerd turns it back and ctr/crictl print it.
+var (
+	// refusedf is a container (or exec, or update) the shim will not run:
+	// a policy decision, FailedPrecondition.
+	refusedf = decide.Refusedf
+	// invalidf is a request or configuration the shim cannot read:
+	// InvalidArgument.
+	invalidf = decide.Invalidf
 )
-
-// shimError is an error with its errdefs class. The task API boundary
-// turns it into a TTRPC status (errgrpc.ToGRPC) whose message is msg;
-// containerd turns it back and ctr/crictl print it.
-type shimError struct {
-	msg  string
-	kind error
-}
-
-func (e *shimError) Error() string { return e.msg }
-func (e *shimError) Unwrap() error { return e.kind }
-
-// refusedf is a container (or exec, or update) the shim will not run: a
-// policy decision, FailedPrecondition.
-func refusedf(format string, args ...any) error {
-	return &shimError{msg: "hardened: " + fmt.Sprintf(format, args...), kind: errdefs.ErrFailedPrecondition}
-}
-
-// invalidf is a request or configuration the shim cannot read:
-// InvalidArgument.
-func invalidf(format string, args ...any) error {
-	return &shimError{msg: "hardened: " + fmt.Sprintf(format, args...), kind: errdefs.ErrInvalidArgument}
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/hardened-dev/hardened/internal/decide"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -223,9 +224,9 @@ func passedOptions(t *testing.T, r *taskAPI.CreateTaskRequest) *options.Options 
 	return o
 }
 
-func readReport(t *testing.T, bundle string) *Report {
+func readReport(t *testing.T, bundle string) *decide.Report {
 	t.Helper()
-	var r Report
+	var r decide.Report
 	if err := readJSON(filepath.Join(bundle, reportFile), &r); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/platforms"
+	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
@@ -51,16 +52,7 @@ type containerInfo struct {
 	// record's kind label and metadata extension), or the zero value for a
 	// container CRI did not create. Unlike the spec's annotations, NRI
 	// plugins and CDI specs cannot change it.
-	CRI criRecord
-}
-
-// criRecord is what containerd's CRI keeps in a container's record.
-type criRecord struct {
-	// Kind is "sandbox" or "container" (label io.cri-containerd.kind).
-	Kind string
-	// SandboxID is the pod sandbox an app container belongs to (the
-	// io.cri-containerd.container.metadata extension).
-	SandboxID string
+	CRI decide.CRIRecord
 }
 
 // CRI's record keys (containerd internal/cri/labels).
@@ -72,8 +64,8 @@ const (
 // readCRIRecord reads the CRI kind and sandbox of a container record. The
 // metadata extension is JSON (a typeurl JSON type):
 // {"Version": "v1", "Metadata": {"SandboxID": ...}}.
-func readCRIRecord(c *containersapi.Container) (criRecord, error) {
-	r := criRecord{Kind: c.GetLabels()[criKindLabel]}
+func readCRIRecord(c *containersapi.Container) (decide.CRIRecord, error) {
+	r := decide.CRIRecord{Kind: c.GetLabels()[criKindLabel]}
 	if ext := c.GetExtensions()[criContainerMetadata]; ext != nil {
 		var m struct {
 			Metadata struct{ SandboxID string }

@@ -9,31 +9,13 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 )
 
 func withNetnsPath(path string) oci.SpecOpts {
 	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
-}
-
-// The host's network namespace reached by paths the engine cannot see
-// through: another host process, and a detour through /proc/self/root.
-func TestHostNamespaceJoinsByInode(t *testing.T) {
-	for _, path := range []string{"/proc/2/ns/net", "/proc/self/ns/net", "/proc/self/root/proc/self/ns/net"} {
-		s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: path}}}}
-		host, err := hostNamespaceJoins(s, "/proc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(host) != 1 || !strings.Contains(host[0], path) {
-			t.Errorf("%s: %v, want it named as the host's", path, host)
-		}
-	}
-	s := &specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/nonexistent/ns"}}}}
-	if _, err := hostNamespaceJoins(s, "/proc"); err == nil {
-		t.Error("an unreadable namespace path was accepted")
-	}
 }
 
 // A namespace of its own (as a pod sandbox's) is not the host's, and
@@ -49,7 +31,7 @@ func TestCreateRefusesHostNamespaceByInode(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	own := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"
 	for range 100 { // until unshare has exec'd sleep in its namespace
-		if host, err := hostNamespaceJoins(&specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: own}}}}, "/proc"); err == nil && len(host) == 0 {
+		if host, err := hostfacts.HostNamespaces(&specs.Spec{Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: own}}}}, "/proc"); err == nil && len(host) == 0 {
 			break
 		}
 		exec.Command("sleep", "0.01").Run()

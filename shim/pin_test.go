@@ -12,6 +12,7 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/hardened-dev/hardened/internal/decide"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -67,8 +68,8 @@ func assertNothingStaged(t *testing.T, ts *testService) {
 	if m := mountsUnder(t, ts.runDir); len(m) > 0 {
 		t.Errorf("mounts left under the run dir: %v", m)
 	}
-	if _, err := os.Stat(filepath.Join(ts.runDir, stagingSubdir, "test")); !errors.Is(err, os.ErrNotExist) {
-		ents, _ := os.ReadDir(filepath.Join(ts.runDir, stagingSubdir, "test"))
+	if _, err := os.Stat(filepath.Join(ts.runDir, decide.StagingSubdir, "test")); !errors.Is(err, os.ErrNotExist) {
+		ents, _ := os.ReadDir(filepath.Join(ts.runDir, decide.StagingSubdir, "test"))
 		t.Errorf("the namespace's staging directory is left (%v): %v", err, ents)
 	}
 }
@@ -176,7 +177,7 @@ func TestPinStagesDirectoriesFilesAndRoot(t *testing.T) {
 		staged = append(staged, s.Root.Path)
 		for i, want := range []string{"data\n", "data\n", "127.0.0.1 pinned\n", "rootfs\n"} {
 			p := staged[i]
-			if !strings.HasPrefix(p, filepath.Join(ts.runDir, stagingSubdir, "test", "c")+"/") || !isMountPoint(t, p) {
+			if !strings.HasPrefix(p, filepath.Join(ts.runDir, decide.StagingSubdir, "test", "c")+"/") || !isMountPoint(t, p) {
 				t.Errorf("source %q is not a staging mount", p)
 			}
 			if i != 2 {

@@ -2,7 +2,6 @@ package shim
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
@@ -10,38 +9,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
-func TestPodMember(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		id      string
-		ann     map[string]string
-		want    string
-		wantErr bool
-	}{
-		{name: "standalone", id: "c", ann: nil},
-		{name: "sandbox", id: "sb", ann: map[string]string{annContainerType: "sandbox", annSandboxID: "sb"}},
-		{name: "container", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "sb"}, want: "sb"},
-		{name: "sandbox id is self", id: "sb", ann: map[string]string{annSandboxID: "sb"}},
-		{name: "path in sandbox id", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "../etc"}, wantErr: true},
-		{name: "slash in sandbox id", id: "c", ann: map[string]string{annContainerType: "container", annSandboxID: "a/b"}, wantErr: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := podMember(tc.id, tc.ann)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err %v, want error %v", err, tc.wantErr)
-			}
-			if got != tc.want {
-				t.Errorf("sandbox %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func podAnn(kind, sandboxID string, extra map[string]string) map[string]string {
-	m := map[string]string{annContainerType: kind, annSandboxID: sandboxID}
+	m := map[string]string{decide.AnnContainerType: kind, decide.AnnSandboxID: sandboxID}
 	for k, v := range extra {
 		m[k] = v
 	}
@@ -138,41 +111,11 @@ func TestPodLookupAsksForSandboxLabels(t *testing.T) {
 	}
 }
 
-func TestCRIIdentity(t *testing.T) {
-	ann := func(typ, sb string) map[string]string {
-		return map[string]string{annContainerType: typ, annSandboxID: sb}
-	}
-	for _, tt := range []struct {
-		name string
-		id   string
-		ann  map[string]string
-		rec  criRecord
-		want string // "" accepted
-	}{
-		{"not a CRI container", "c", nil, criRecord{}, ""},
-		{"a sandbox", "sb", ann("sandbox", "sb"), criRecord{Kind: "sandbox"}, ""},
-		{"an app container", "c", ann("container", "sb"), criRecord{Kind: "container", SandboxID: "sb"}, ""},
-		{"another pod's sandbox claimed", "c", ann("container", "other"), criRecord{Kind: "container", SandboxID: "sb"}, `recorded the container in pod sandbox "sb"`},
-		{"an app container posing as a sandbox", "c", ann("sandbox", "c"), criRecord{Kind: "container", SandboxID: "sb"}, "recorded an app container"},
-		{"a sandbox joining another", "sb", ann("sandbox", "other"), criRecord{Kind: "sandbox"}, "recorded pod sandbox sb"},
-		{"a sandbox posing as an app container", "sb", ann("container", "x"), criRecord{Kind: "sandbox"}, "recorded a pod sandbox"},
-		{"no metadata", "c", ann("container", "sb"), criRecord{Kind: "container"}, `recorded the container in pod sandbox ""`},
-		{"unknown kind", "c", nil, criRecord{Kind: "vm"}, "unknown kind"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got := criIdentityProblem(tt.id, tt.ann, tt.rec)
-			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestReadCRIRecord(t *testing.T) {
 	c := &containersapi.Container{ID: "c", Labels: map[string]string{criKindLabel: "container"},
 		Extensions: map[string]*anypb.Any{criContainerMetadata: {TypeUrl: "x", Value: []byte(`{"Version":"v1","Metadata":{"ID":"c","SandboxID":"sb"}}`)}}}
 	r, err := readCRIRecord(c)
-	if err != nil || r != (criRecord{Kind: "container", SandboxID: "sb"}) {
+	if err != nil || r != (decide.CRIRecord{Kind: "container", SandboxID: "sb"}) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	c.Extensions[criContainerMetadata].Value = []byte("{")

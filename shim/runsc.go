@@ -96,7 +96,7 @@ func isExecutableFile(p string) error {
 	return nil
 }
 
-var wrapperDirs sync.Map // key -> wrapper path, for this process
+var wrapperDirs sync.Map // base and key -> wrapper path, for this process
 
 // ensureRunscWrapper returns the path of a wrapper symlink for cfg, creating
 // it under base/runsc/<key>/ if needed. target is the wrapper binary the
@@ -113,7 +113,10 @@ func ensureRunscWrapper(base, target string, cfg runscConfig) (string, error) {
 	}
 	sum := sha256.Sum256(append([]byte(target+"\x00"), want...))
 	key := hex.EncodeToString(sum[:12])
-	if p, ok := wrapperDirs.Load(key); ok {
+	// Cached per base directory: the same configuration under another
+	// RunDir is another wrapper.
+	cacheKey := base + "\x00" + key
+	if p, ok := wrapperDirs.Load(cacheKey); ok {
 		return p.(string), nil
 	}
 	parent := filepath.Join(base, "runsc")
@@ -121,7 +124,7 @@ func ensureRunscWrapper(base, target string, cfg runscConfig) (string, error) {
 	link := filepath.Join(dir, runscwrap.Name)
 
 	if err := verifyRunscWrapper(dir, target, want); err == nil {
-		wrapperDirs.Store(key, link)
+		wrapperDirs.Store(cacheKey, link)
 		return link, nil
 	}
 	if err := os.MkdirAll(parent, 0o711); err != nil {
@@ -148,7 +151,7 @@ func ensureRunscWrapper(base, target string, cfg runscConfig) (string, error) {
 			return "", fmt.Errorf("failed to install the runsc wrapper in %s: %w (existing: %v)", dir, err, verr)
 		}
 	}
-	wrapperDirs.Store(key, link)
+	wrapperDirs.Store(cacheKey, link)
 	return link, nil
 }
 

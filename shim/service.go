@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/policy"
 )
 
@@ -137,7 +138,7 @@ func (s *Service) state(id string) (*ctrState, error) {
 	if st != nil {
 		return st, nil
 	}
-	if !identifierRE.MatchString(id) {
+	if !decide.IdentifierRE.MatchString(id) {
 		return nil, fmt.Errorf("invalid container id %q", id)
 	}
 	// The shim's working directory is the bundle of the container that
@@ -161,7 +162,7 @@ func (s *Service) state(id string) (*ctrState, error) {
 }
 
 func loadState(bundle string) (*ctrState, error) {
-	var saved state
+	var saved decide.State
 	if err := readJSON(filepath.Join(bundle, stateFile), &saved); err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func loadState(bundle string) (*ctrState, error) {
 	if err := readJSON(filepath.Join(bundle, configFile), &spec); err != nil {
 		return nil, err
 	}
-	st := &ctrState{bundle: bundle, mode: saved.Mode, cfg: saved.config(), spec: &spec, curPids: pidsLimit(&spec)}
+	st := &ctrState{bundle: bundle, mode: saved.Mode, cfg: saved.Config(), spec: &spec, curPids: pidsLimit(&spec)}
 	st.origPids = st.curPids
 	if _, orig, err := readBundleSpec(bundle); err == nil {
 		st.origPids = pidsLimit(orig)

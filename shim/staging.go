@@ -11,6 +11,9 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
+
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 )
 
 // Staging: the pinned sources bind-mounted under RunDir/staging (pin.go
@@ -21,17 +24,17 @@ var bindMount = unix.Mount
 
 // stageAll stages every item of pp from its pinned inode. Leftovers of an
 // earlier attempt are removed first; on failure everything staged is.
-func stageAll(pp *pinPlan, pins pinSet) error {
-	if err := removeStaging(pp.dir); err != nil {
+func stageAll(pp *decide.Pins, pins hostfacts.Sources) error {
+	if err := removeStaging(pp.Dir); err != nil {
 		return err
 	}
-	if err := mkdirStaging(pp.dir); err != nil {
+	if err := mkdirStaging(pp.Dir); err != nil {
 		return err
 	}
-	for _, it := range pp.items {
-		if err := stageOne(pins[it.source], it.staged, it.rec); err != nil {
-			err = fmt.Errorf("%s %q: %w", it.field, it.source, err)
-			return errors.Join(err, removeStaging(pp.dir))
+	for _, it := range pp.Items {
+		if err := stageOne(pins[it.Source], it.Staged, it.Rec); err != nil {
+			err = fmt.Errorf("%s %q: %w", it.Field, it.Source, err)
+			return errors.Join(err, removeStaging(pp.Dir))
 		}
 	}
 	return nil
@@ -58,8 +61,8 @@ func mkdirStaging(dir string) error {
 // stageOne bind-mounts the pinned inode onto target, a new empty directory
 // (or file, for anything but a directory), and checks that target now
 // shows that inode.
-func stageOne(p *pinned, target string, rec bool) error {
-	if p.dir {
+func stageOne(p *hostfacts.Pinned, target string, rec bool) error {
+	if p.Dir {
 		if err := os.Mkdir(target, 0o700); err != nil {
 			return fmt.Errorf("failed to create %s: %w", target, err)
 		}
@@ -74,14 +77,14 @@ func stageOne(p *pinned, target string, rec bool) error {
 	if rec {
 		flags |= unix.MS_REC
 	}
-	if err := bindMount(procFD(p.fd), target, "", flags, ""); err != nil {
+	if err := bindMount(hostfacts.ProcFD(p.FD), target, "", flags, ""); err != nil {
 		return fmt.Errorf("failed to bind-mount the pinned source on %s: %w", target, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(target, &st); err != nil {
 		return fmt.Errorf("failed to stat %s: %w", target, err)
 	}
-	if st.Dev != p.dev || st.Ino != p.ino {
+	if st.Dev != p.Dev || st.Ino != p.Ino {
 		// The runtime would mount something other than what was judged.
 		return fmt.Errorf("%s does not show the pinned inode", target)
 	}
@@ -168,7 +171,7 @@ func (s *Service) releaseStaged(ctx context.Context, id string) {
 	if !found {
 		ns = s.namespace
 	}
-	if d, err := stagingDir(s.runDir, ns, id); err == nil && d != dir {
+	if d, err := decide.StagingDir(s.runDir, ns, id); err == nil && d != dir {
 		s.unstageOnce(ctx, id, d)
 	}
 }

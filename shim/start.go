@@ -43,13 +43,7 @@ import (
 // runsc's (the sandbox, or the wrapper's waiter for a pod's app container),
 // not the application's, which runs inside the Sentry with a file table of
 // the Sentry's own; a host descriptor of runsc's never becomes one of the
-// application's (gvisorStartNote).
-
-// gvisorStartNote is the report's note on what gVisor guarantees instead of
-// the start-time check.
-const gvisorStartNote = "gvisor: no start-time descriptor check (the shim sees runsc's process, not the application's); " +
-	"the application runs inside the Sentry, whose file table and root are its own: a host descriptor of runsc's is not one of the application's, " +
-	"and the Sentry reaches host files only through its gofer, confined to the container's root"
+// application's (decide.GVisorStartNote).
 
 // killWait bounds the wait for a refused container's init process to be
 // reaped after SIGKILL.

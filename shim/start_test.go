@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 
+	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
@@ -222,7 +223,7 @@ func TestStartGVisorReportSaysWhy(t *testing.T) {
 	if _, err := ts.create(t, "g", bundle, policyOpts(t, testPolicy("enforce", ""))); err != nil {
 		t.Fatal(err)
 	}
-	if rep := readReport(t, bundle); !slices.Contains(rep.Notes, gvisorStartNote) {
+	if rep := readReport(t, bundle); !slices.Contains(rep.Notes, decide.GVisorStartNote) {
 		t.Errorf("gVisor report notes %q lack the start-time check's note", rep.Notes)
 	}
 	runc := defaultSpec(t, "r", oci.WithProcessArgs("/bin/sh"))
@@ -230,7 +231,7 @@ func TestStartGVisorReportSaysWhy(t *testing.T) {
 	if _, err := ts.create(t, "r", bundle, policyOpts(t, testPolicy("enforce", ""))); err != nil {
 		t.Fatal(err)
 	}
-	if rep := readReport(t, bundle); slices.Contains(rep.Notes, gvisorStartNote) {
+	if rep := readReport(t, bundle); slices.Contains(rep.Notes, decide.GVisorStartNote) {
 		t.Errorf("runc report carries the gVisor note: %q", rep.Notes)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/hardened-dev/hardened/internal/decide"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -54,7 +55,7 @@ func (s *Service) gather(ctx context.Context, id, bundle string) (*inputs, error
 	if err != nil {
 		return nil, invalidf("container %s: %v", id, err)
 	}
-	sandboxID, err := podMember(id, orig.Annotations)
+	sandboxID, err := decide.PodMember(id, orig.Annotations)
 	if err != nil {
 		return nil, invalidf("container %s: %v", id, err)
 	}

@@ -1,4 +1,4 @@
-package shim
+package hostfacts
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ var nsProcName = map[specs.LinuxNamespaceType]string{
 	specs.CgroupNamespace:  "cgroup",
 }
 
-// hostNamespaceJoins returns the namespaces the spec joins by path that
+// HostNamespaces returns the namespaces the spec joins by path that
 // are the host's own. The engine can only compare paths, and /proc/2/ns/net
 // (kthreadd lives in the host's namespaces) or /proc/self/root/proc/1/ns/net
 // name the host's network namespace as well as /proc/1/ns/net does. A
@@ -27,7 +27,7 @@ var nsProcName = map[specs.LinuxNamespaceType]string{
 // the shim's own namespaces (containerd's, which are the node's) and, where
 // it can be read, PID 1's. A spec path that cannot be stat'ed is an error:
 // runc would fail on it anyway, and the container must not start on a guess.
-func hostNamespaceJoins(s *specs.Spec, procRoot string) ([]string, error) {
+func HostNamespaces(s *specs.Spec, procRoot string) ([]string, error) {
 	if s.Linux == nil {
 		return nil, nil
 	}

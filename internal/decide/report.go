@@ -1,13 +1,13 @@
-package shim
+package decide
 
 import (
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/profiles"
 )
 
-// Report is hardening-report.json: what the shim decided for one
-// container and what it changed. It is also the pod's record of its
-// backend: a CRI sandbox's report is read by the pod's later containers.
+// Report is hardening-report.json: what was decided for one container and
+// what it changed. It is also the pod's record of its backend: a CRI
+// sandbox's report is read by the pod's later containers.
 type Report struct {
 	ContainerID string `json:"containerID"`
 	// Profile and ProfileSource: the profile applied and why it was chosen.
@@ -24,7 +24,7 @@ type Report struct {
 	// Binary is the OCI binary the runc shim code runs (runc, or the runsc
 	// wrapper).
 	Binary string `json:"binary"`
-	// Notes are remarks from the resolver and the shim (label sources,
+	// Notes are remarks from the resolver and the decision (label sources,
 	// ignored options, audit-mode deviations).
 	Notes       []string           `json:"notes,omitempty"`
 	Changes     []hardening.Change `json:"changes"`
@@ -37,7 +37,7 @@ type Report struct {
 	Refused string `json:"refused,omitempty"`
 }
 
-// PinnedSource is one host path of a container's spec, pinned (pin.go).
+// PinnedSource is one host path of a container's spec, pinned.
 type PinnedSource struct {
 	// Field is the spec field: "mounts[i].source" or "root.path".
 	Field string `json:"field"`
@@ -48,9 +48,9 @@ type PinnedSource struct {
 	Staged string `json:"staged,omitempty"`
 }
 
-// state is hardening-state.json: enough to harden an exec the same way
+// State is hardening-state.json: enough to harden an exec the same way
 // after the shim lost its in-memory record of the container.
-type state struct {
+type State struct {
 	Mode         string            `json:"mode"`
 	Profile      *profiles.Profile `json:"profile"`
 	AppArmorMode string            `json:"appArmorMode"`
@@ -59,7 +59,8 @@ type state struct {
 	HostAppArmor bool              `json:"hostAppArmor"`
 }
 
-func (st *state) config() hardening.Config {
+// Config is the engine configuration the state stands for.
+func (st *State) Config() hardening.Config {
 	return hardening.Config{
 		Profile:      st.Profile,
 		Host:         hardening.Host{AppArmor: st.HostAppArmor},
@@ -71,8 +72,9 @@ func (st *state) config() hardening.Config {
 	}
 }
 
-func stateOf(mode string, cfg hardening.Config) *state {
-	return &state{
+// StateOf is the state of a container decided with cfg in mode.
+func StateOf(mode string, cfg hardening.Config) *State {
+	return &State{
 		Mode:         mode,
 		Profile:      cfg.Profile,
 		AppArmorMode: cfg.AppArmorMode,

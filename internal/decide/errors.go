@@ -1,0 +1,53 @@
+package decide
+
+import (
+	"fmt"
+
+	"github.com/containerd/errdefs"
+)
+
+// Error is a container (or exec, or update) the shim will not run, or a
+// request or configuration it cannot read, with its errdefs class: the
+// task API boundary turns it into a TTRPC status whose message is Msg, and
+// containerd turns it back for ctr and crictl. An engine refusal inside it
+// (*hardening.RefusalError) stays reachable with errors.As.
+type Error struct {
+	Msg string
+	// Kind is errdefs.ErrFailedPrecondition (refused by policy) or
+	// errdefs.ErrInvalidArgument (unreadable request or configuration).
+	Kind error
+	// Cause is the engine's or resolver's error the message quotes, if any.
+	Cause error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap gives the errdefs class and the cause.
+func (e *Error) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Kind, e.Cause}
+	}
+	return []error{e.Kind}
+}
+
+// Refusedf is a policy decision: FailedPrecondition.
+func Refusedf(format string, args ...any) error {
+	return newError(errdefs.ErrFailedPrecondition, format, args)
+}
+
+// Invalidf is a request or configuration that cannot be read:
+// InvalidArgument.
+func Invalidf(format string, args ...any) error {
+	return newError(errdefs.ErrInvalidArgument, format, args)
+}
+
+func newError(kind error, format string, args []any) error {
+	e := &Error{Msg: "hardened: " + fmt.Sprintf(format, args...), Kind: kind}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			e.Cause = err
+			break
+		}
+	}
+	return e
+}
