@@ -74,24 +74,6 @@ func writeBundleSpec(bundle string, data []byte) error {
 	return atomicfile.Write(cfg, data, st.Mode().Perm())
 }
 
-// writeFileSync writes a new file and syncs it (no rename: the caller
-// publishes its directory atomically).
-func writeFileSync(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // indentJSON encodes a record the shim keeps in a bundle.
 func indentJSON(v any) ([]byte, error) {
 	data, err := json.MarshalIndent(v, "", "  ")

@@ -220,17 +220,11 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 // policy's runtimes as prepared here, the runc gate's verdict, AppArmor,
 // and whether the spec's namespace paths are the host's.
 func (s *Service) hostFacts(ctx context.Context, pol *policy.Policy, spec *specs.Spec) decide.Host {
-	h := decide.Host{AppArmor: s.appArmor(), RunDir: s.runDir, Runtimes: map[string]decide.Runtime{}}
-	for _, name := range pol.RuntimeNames() {
-		be, err := prepareBackend(pol, name, s.runDir)
-		if err != nil {
-			h.Runtimes[name] = decide.Runtime{Err: err}
-			continue
-		}
-		h.Runtimes[name] = decide.Runtime{Binary: be.Binary, Root: be.Root}
-		if name == policy.RuntimeRunc {
-			h.RuncGate = s.gate(ctx, be.Binary)
-		}
+	var w hostfacts.Wrapper
+	w.Path, w.Err = s.wrapper()
+	h := decide.Host{AppArmor: s.appArmor(), RunDir: s.runDir, Runtimes: hostfacts.Runtimes(pol, s.runDir, w, true)}
+	if rc := h.Runtimes[policy.RuntimeRunc]; rc.Err == nil {
+		h.RuncGate = s.gate(ctx, rc.Binary)
 	}
 	h.HostNamespaces, h.HostNamespacesErr = hostfacts.HostNamespaces(spec, "/proc")
 	return h

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
@@ -152,8 +153,8 @@ func TestCreateGVisorUsesWrapper(t *testing.T) {
 	if filepath.Base(o.BinaryName) != runscwrap.Name || !strings.HasPrefix(o.BinaryName, filepath.Join(ts.runDir, "runsc")+"/") {
 		t.Fatalf("BinaryName %q, want the runsc wrapper under %s", o.BinaryName, ts.runDir)
 	}
-	if o.Root != defaultRunscRoot {
-		t.Errorf("Root %q, want %q", o.Root, defaultRunscRoot)
+	if o.Root != hostfacts.DefaultRunscRoot {
+		t.Errorf("Root %q, want %q", o.Root, hostfacts.DefaultRunscRoot)
 	}
 	cfg, err := runscwrap.ReadConfig(filepath.Dir(o.BinaryName))
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 const testWrapperBinary = "/usr/local/bin/hardened-runsc"
 
 func TestMain(m *testing.M) {
-	wrapperBinary = func() (string, error) { return testWrapperBinary, nil }
 	// Quiet by default; captureLog reads it where a test checks it.
 	log.L.Logger.SetOutput(io.Discard)
 	os.Exit(m.Run())
@@ -134,6 +133,7 @@ func newTestService(t *testing.T, labels labelSource) *testService {
 	s.labels = labels
 	s.policies = newPolicyCache()
 	s.appArmor = func() bool { return false }
+	s.wrapper = func() (string, error) { return testWrapperBinary, nil }
 	s.gate = func(_ context.Context, path string) error {
 		ts.gated = append(ts.gated, path)
 		return ts.gateErr

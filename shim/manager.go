@@ -112,7 +112,7 @@ func translateInfoOptions(ctx context.Context, data []byte, policies *policyCach
 	if err != nil {
 		return nil, err
 	}
-	opts, _ := runcOptions(caller.Runc, binary, root)
+	opts, _ := decide.RuncOptions(caller.Runc, binary, root)
 	a, err := typeurl.MarshalAnyToProto(opts)
 	if err != nil {
 		return nil, err

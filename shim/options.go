@@ -8,6 +8,7 @@ import (
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types/runc/options"
+
 	// Registers runtimeoptions.v1.Options with typeurl: without it every
 	// call carrying them fails with "type with url runtimeoptions.v1.Options:
 	// not found".
@@ -103,38 +104,6 @@ func splitOptions(a *anypb.Any) (callerOptions, error) {
 	default:
 		return callerOptions{}, fmt.Errorf("unsupported runtime options type %T (want runtimeoptions.v1.Options or runc options): %w", v, errdefs.ErrInvalidArgument)
 	}
-}
-
-// runcOptions builds the options the runc shim code reads: binary and root
-// from the policy, the rest from the caller's runc options (if any).
-// Settings the shim drops are returned as notes for the report.
-func runcOptions(caller *options.Options, binary, root string) (*options.Options, []string) {
-	out := &options.Options{BinaryName: binary, Root: root}
-	if caller == nil {
-		return out, nil
-	}
-	var notes []string
-	out.NoNewKeyring = caller.NoNewKeyring
-	out.ShimCgroup = caller.ShimCgroup
-	out.IoUid = caller.IoUid
-	out.IoGid = caller.IoGid
-	out.SystemdCgroup = caller.SystemdCgroup
-	out.CriuImagePath = caller.CriuImagePath
-	out.CriuWorkPath = caller.CriuWorkPath
-	out.TaskApiAddress = caller.TaskApiAddress
-	out.TaskApiVersion = caller.TaskApiVersion
-	if caller.BinaryName != "" && caller.BinaryName != binary {
-		notes = append(notes, fmt.Sprintf("caller's runc option BinaryName %q ignored: the policy picks the OCI binary", caller.BinaryName))
-	}
-	if caller.Root != "" && caller.Root != root {
-		notes = append(notes, fmt.Sprintf("caller's runc option Root %q ignored: the policy sets the runtime root", caller.Root))
-	}
-	if caller.NoPivotRoot {
-		// no_pivot_root makes runc chroot instead of pivot_root, which a
-		// process with CAP_SYS_CHROOT can escape.
-		notes = append(notes, "caller's runc option NoPivotRoot ignored: the rootfs is always pivoted")
-	}
-	return out, notes
 }
 
 // translateBootstrap rewrites a runtimeoptions extension of Start's

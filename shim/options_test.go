@@ -13,7 +13,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
-	gproto "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -78,28 +77,6 @@ func TestPolicySourceString(t *testing.T) {
 		if got := tc.src.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.src, got, tc.want)
 		}
-	}
-}
-
-func TestRuncOptionsNeverTakeCallerBinary(t *testing.T) {
-	caller := &options.Options{
-		BinaryName: "/tmp/x", Root: "/tmp/root", NoPivotRoot: true, NoNewKeyring: true,
-		ShimCgroup: "/shim", IoUid: 1, IoGid: 2, SystemdCgroup: true, CriuImagePath: "/i", CriuWorkPath: "/w",
-	}
-	got, notes := runcOptions(caller, "/usr/bin/runc", "/run/r")
-	want := &options.Options{
-		BinaryName: "/usr/bin/runc", Root: "/run/r", NoNewKeyring: true,
-		ShimCgroup: "/shim", IoUid: 1, IoGid: 2, SystemdCgroup: true, CriuImagePath: "/i", CriuWorkPath: "/w",
-	}
-	if !gproto.Equal(got, want) {
-		t.Errorf("got %+v\nwant %+v", got, want)
-	}
-	if len(notes) != 3 {
-		t.Errorf("notes %q, want one per ignored setting (binary, root, no_pivot_root)", notes)
-	}
-	got, notes = runcOptions(nil, "/usr/bin/runc", "")
-	if !gproto.Equal(got, &options.Options{BinaryName: "/usr/bin/runc"}) || notes != nil {
-		t.Errorf("no caller: %+v %q", got, notes)
 	}
 }
 

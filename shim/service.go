@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/policy"
 )
 
@@ -28,7 +29,9 @@ type Service struct {
 	labels   labelSource // nil: no containerd address (standalone)
 	policies *policyCache
 	gate     gateFunc
-	runDir   string
+	// wrapper locates the runsc wrapper binary.
+	wrapper func() (string, error)
+	runDir  string
 	// namespace is the shim's containerd namespace, for a call whose
 	// context names none.
 	namespace string
@@ -83,6 +86,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		runDir:           cfg.RunDir,
 		namespace:        cfg.Namespace,
 		appArmor:         hostAppArmor,
+		wrapper:          hostfacts.LocateRunscWrapper,
 		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
 		staged:           make(map[string]string),

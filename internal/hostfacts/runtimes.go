@@ -1,4 +1,4 @@
-package shim
+package hostfacts
 
 import (
 	"crypto/sha256"
@@ -13,8 +13,94 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
+
+// DefaultRunscRoot is runsc's state root when the policy sets none; runc's
+// default is the stock shim's (/run/containerd/runc).
+const DefaultRunscRoot = "/run/containerd/runsc"
+
+// Wrapper is the runsc wrapper binary as found on this host (or why it is
+// not there): LocateRunscWrapper's result.
+type Wrapper struct {
+	Path string
+	Err  error
+}
+
+// Runtimes returns the policy's runtimes as prepared on this host, by
+// name: runc's path, or for gVisor the runsc wrapper's. With install, a
+// gVisor runtime's wrapper directory under runDir is created if missing
+// (the shim, at Create); without, only its path is computed (hardenctl
+// explain).
+func Runtimes(pol *policy.Policy, runDir string, wrapper Wrapper, install bool) map[string]decide.Runtime {
+	out := make(map[string]decide.Runtime, len(pol.Runtimes))
+	for _, name := range pol.RuntimeNames() {
+		out[name] = prepare(pol, name, runDir, wrapper, install)
+	}
+	return out
+}
+
+// prepare resolves the backend name to what the runc shim code runs.
+func prepare(pol *policy.Policy, name, runDir string, wrapper Wrapper, install bool) decide.Runtime {
+	rt, path, err := RuntimeConfig(pol, name)
+	if err != nil {
+		return decide.Runtime{Err: err}
+	}
+	switch name {
+	case policy.RuntimeRunc:
+		return decide.Runtime{Binary: path, Root: rt.Root}
+	case policy.RuntimeGVisor:
+		if wrapper.Err != nil {
+			return decide.Runtime{Err: wrapper.Err}
+		}
+		cfg := runscwrap.Config{Path: path, Args: rt.Args}
+		link, err := runscWrapperLink(runDir, wrapper.Path, cfg)
+		if err == nil && install {
+			link, err = ensureRunscWrapper(runDir, wrapper.Path, cfg)
+		}
+		if err != nil {
+			return decide.Runtime{Err: fmt.Errorf("failed to prepare runsc: %w", err)}
+		}
+		root := rt.Root
+		if root == "" {
+			root = DefaultRunscRoot
+		}
+		return decide.Runtime{Binary: link, Root: root}
+	default:
+		return decide.Runtime{Err: fmt.Errorf("unknown runtime %q (want %s or %s): %w", name, policy.RuntimeRunc, policy.RuntimeGVisor, errdefs.ErrFailedPrecondition)}
+	}
+}
+
+// RuntimeConfig returns the policy's runtime name with its binary's
+// absolute path.
+func RuntimeConfig(pol *policy.Policy, name string) (policy.Runtime, string, error) {
+	rt, ok := pol.Runtimes[name]
+	if !ok {
+		return rt, "", fmt.Errorf("the node policy defines no runtime %q (has: %s): %w", name, strings.Join(pol.RuntimeNames(), ", "), errdefs.ErrFailedPrecondition)
+	}
+	path, err := LookPath(rt.Path)
+	if err != nil {
+		return rt, "", fmt.Errorf("runtime %q: %w: %w", name, err, errdefs.ErrFailedPrecondition)
+	}
+	return rt, path, nil
+}
+
+// LookPath resolves a bare name in the shim's PATH (containerd's), and
+// cleans an absolute path. A relative path with a slash is refused: it
+// would depend on the bundle being the working directory.
+func LookPath(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", fmt.Errorf("no binary path")
+	case filepath.IsAbs(p):
+		return filepath.Clean(p), nil
+	case strings.ContainsRune(p, '/'):
+		return "", fmt.Errorf("binary path %q is neither absolute nor a bare name", p)
+	}
+	return exec.LookPath(p)
+}
 
 // The runsc wrapper (package runscwrap, binary hardened-runsc) stands
 // between the runc shim code and runsc for a gVisor container. The shim
@@ -29,19 +115,14 @@ import (
 // and this binary's startup (~6 ms of containerd, gRPC and protobuf
 // package initialisation) showed up in every one of them.
 
-type runscConfig = runscwrap.Config
-
-// wrapperBinary locates the wrapper binary; tests replace it.
-var wrapperBinary = locateRunscWrapper
-
 var (
 	wrapperMu   sync.Mutex
 	wrapperPath string // found once, kept for the process
 )
 
-// locateRunscWrapper returns the wrapper binary's absolute path (see
-// findRunscWrapper), found once per process.
-func locateRunscWrapper() (string, error) {
+// LocateRunscWrapper returns the wrapper binary's absolute path (see
+// FindRunscWrapper), found once per process.
+func LocateRunscWrapper() (string, error) {
 	wrapperMu.Lock()
 	defer wrapperMu.Unlock()
 	if wrapperPath != "" {
@@ -54,7 +135,7 @@ func locateRunscWrapper() (string, error) {
 	if err != nil {
 		exe = "" // PATH only
 	}
-	p, err := findRunscWrapper(exe)
+	p, err := FindRunscWrapper(exe)
 	if err != nil {
 		return "", err
 	}
@@ -62,11 +143,11 @@ func locateRunscWrapper() (string, error) {
 	return p, nil
 }
 
-// findRunscWrapper looks for the wrapper binary next to the shim binary exe
+// FindRunscWrapper looks for the wrapper binary next to the binary exe
 // (where `make build`, the installer and the test harness put it), then in
 // the shim's PATH (containerd's). Missing, it is an error: a gVisor
 // container cannot run without it, and is refused.
-func findRunscWrapper(exe string) (string, error) {
+func FindRunscWrapper(exe string) (string, error) {
 	var tried []string
 	if exe != "" {
 		p := filepath.Join(filepath.Dir(exe), runscwrap.Name)
@@ -98,21 +179,39 @@ func isExecutableFile(p string) error {
 
 var wrapperDirs sync.Map // base and key -> wrapper path, for this process
 
+// runscWrapperLink returns the path of the wrapper symlink for cfg under
+// base, as ensureRunscWrapper creates it: base/runsc/<key>/hardened-runsc,
+// key a hash of target and cfg.
+func runscWrapperLink(base, target string, cfg runscwrap.Config) (string, error) {
+	_, key, err := runscWrapperKey(target, cfg)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "runsc", key, runscwrap.Name), nil
+}
+
+func runscWrapperKey(target string, cfg runscwrap.Config) ([]byte, string, error) {
+	if err := runscwrap.CheckArgs(cfg.Args); err != nil {
+		return nil, "", err
+	}
+	want, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(append([]byte(target+"\x00"), want...))
+	return want, hex.EncodeToString(sum[:12]), nil
+}
+
 // ensureRunscWrapper returns the path of a wrapper symlink for cfg, creating
 // it under base/runsc/<key>/ if needed. target is the wrapper binary the
 // symlink points to. The directory is named by a hash of target and cfg,
 // written in a temporary directory and renamed into place, so concurrent
 // shims either create the same content or find it already there.
-func ensureRunscWrapper(base, target string, cfg runscConfig) (string, error) {
-	if err := runscwrap.CheckArgs(cfg.Args); err != nil {
-		return "", err
-	}
-	want, err := json.Marshal(cfg)
+func ensureRunscWrapper(base, target string, cfg runscwrap.Config) (string, error) {
+	want, key, err := runscWrapperKey(target, cfg)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(append([]byte(target+"\x00"), want...))
-	key := hex.EncodeToString(sum[:12])
 	// Cached per base directory: the same configuration under another
 	// RunDir is another wrapper.
 	cacheKey := base + "\x00" + key
@@ -171,4 +270,22 @@ func verifyRunscWrapper(dir, target string, want []byte) error {
 		return fmt.Errorf("%s differs from the expected configuration", filepath.Join(dir, runscwrap.ConfigFile))
 	}
 	return nil
+}
+
+// writeFileSync writes a new file and syncs it (no rename: the caller
+// publishes its directory atomically).
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
