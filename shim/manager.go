@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -60,7 +61,7 @@ func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 func (m *Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	ss, err := m.inner.Stop(ctx, id)
 	if ns, ok := namespaces.Namespace(ctx); ok {
-		if dir, derr := decide.StagingDir(runDir(), ns, id); derr == nil {
+		if dir, derr := decide.StagingDir(hostfacts.RunDir(), ns, id); derr == nil {
 			if rerr := removeStaging(dir); rerr != nil {
 				log.G(ctx).WithError(rerr).WithField("id", id).Warn("hardened: failed to remove the staged mount sources")
 			}

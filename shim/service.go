@@ -70,7 +70,7 @@ type Config struct {
 	// GRPCAddress is containerd's gRPC address; "" runs without label
 	// lookups (annotations only).
 	GRPCAddress string
-	// RunDir is the node-wide runtime directory (DefaultRunDir if "").
+	// RunDir is the node-wide runtime directory (hostfacts.RunDir() if "").
 	RunDir string
 	// Bundle is the bundle the shim was started in, and Namespace its
 	// namespace: the first Create's inputs are read from them at start.
@@ -93,7 +93,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		release:          newMemReleaser(),
 	}
 	if s.runDir == "" {
-		s.runDir = runDir()
+		s.runDir = hostfacts.RunDir()
 	}
 	if cfg.GRPCAddress != "" {
 		s.labels = newGRPCLabels(cfg.GRPCAddress)

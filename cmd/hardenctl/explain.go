@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,10 +14,22 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/hostprobe"
+	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/internal/resolve"
 )
 
+// cmdExplain decides a spec the way the shim's Create does (package
+// decide) and prints what the shim would write: config.json (or, with
+// --diff, the changes by rule) and, with --report, hardening-report.json.
+// By default the host facts are this host's, gathered as the shim gathers
+// them: the policy's runtimes (runc's path, the runsc wrapper's, computed,
+// not installed), the runc gate's verdict, AppArmor, whether the spec's
+// namespace paths are the host's, the spec's host paths opened without
+// following symlinks. --offline assumes the runtimes are installed and
+// pass the gate and skips what only the node can answer, and says so.
 func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -23,7 +37,12 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	policyFile := fs.String("policy", "", "node policy file (default: the built-in policy)")
 	apparmor := fs.String("apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
 	diff := fs.Bool("diff", false, "print the changes grouped by rule instead of the hardened spec")
-	containerID := fs.String("container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule)")
+	reportFile := fs.String("report", "", "also write the hardening report (hardening-report.json) to this file")
+	offline := fs.Bool("offline", false, "do not look at this host: assume the policy's runtimes are installed and pass the runc gate; skip the namespace and host path checks")
+	containerID := fs.String("container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
+	namespace := fs.String("namespace", "default", "the containerd namespace (staging paths)")
+	runDir := fs.String("run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
+	sandboxRuntime := fs.String("sandbox-runtime", "", "the backend the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
 	sandboxCgroups := fs.String("sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
 	annotations, imageLabels, labels := kvFlag{}, kvFlag{}, kvFlag{}
 	fs.Var(annotations, "annotation", "a spec annotation k=v (repeatable)")
@@ -35,13 +54,12 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: explain takes one spec file (or - for stdin)", errUsage)
 	}
-
-	host := hardening.Host{}
+	var appArmorOn bool
 	switch *apparmor {
 	case "auto":
-		host.AppArmor = hostprobe.AppArmorEnabled()
+		appArmorOn = hostprobe.AppArmorEnabled()
 	case "yes":
-		host.AppArmor = true
+		appArmorOn = true
 	case "no":
 	default:
 		return fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
@@ -51,52 +69,144 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// Flags come on top of the spec's own annotations, the way containerd
+	// would merge pod annotations into the spec.
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	for k, v := range annotations {
+		spec.Annotations[k] = v
+	}
+	if *profile != "" {
+		spec.Annotations[resolve.AnnotationProfile] = *profile
+	}
+	var notes []string
+	if *containerID == "" {
+		*containerID = idFromCgroupsPath(spec)
+		notes = append(notes, fmt.Sprintf("container id %q (--container-id; default: from linux.cgroupsPath)", *containerID))
+	}
+	f := decide.Facts{
+		ID: *containerID, Namespace: *namespace, Spec: spec,
+		Containerd: decide.Containerd{Asked: true, Labels: labels, ImageLabels: imageLabels},
+		Sandbox:    decide.Sandbox{Runtime: *sandboxRuntime, CgroupsPath: *sandboxCgroups},
+	}
+	if *sandboxRuntime == "" {
+		f.Sandbox.Err = errors.New("the spec joins a pod: pass --sandbox-runtime (and --sandbox-cgroups-path) as the pod's sandbox recorded them")
+	}
 	pol, set, err := loadPolicy(*policyFile)
 	if err != nil {
 		return err
 	}
-
-	// Flags come on top of the spec's own annotations, the way containerd
-	// would merge pod annotations into the spec.
-	in := resolve.Inputs{Annotations: map[string]string{}, ImageLabels: imageLabels, Labels: labels}
-	for k, v := range spec.Annotations {
-		in.Annotations[k] = v
+	f.Policy = decide.Policy{Policy: pol, Profiles: set, Source: policySource(*policyFile)}
+	if *offline {
+		var more []string
+		f.Host, more = offlineHost(pol, *runDir, appArmorOn)
+		notes = append(notes, more...)
+	} else {
+		f.Host = hostFacts(pol, spec, *runDir, appArmorOn)
 	}
-	for k, v := range annotations {
-		in.Annotations[k] = v
+	plan, err := decide.Decide(f)
+	if err == nil && plan.Pins != nil {
+		if *offline {
+			notes = append(notes, "offline: host paths not opened (the shim refuses a symlink in one and judges each by its real path)")
+		} else {
+			opened, openErr := hostfacts.Open(plan.Pins.Items)
+			err = plan.JudgeSources(opened.Resolved(), openErr)
+			opened.Close()
+		}
 	}
-	if *profile != "" {
-		in.Annotations[resolve.AnnotationProfile] = *profile
-	}
-	dec, err := resolve.Resolve(pol, set, in)
 	if err != nil {
 		return err
 	}
+	return printPlan(plan, spec, notes, *diff, *reportFile, stdout, stderr)
+}
 
-	out, report, err := hardening.Harden(spec, hardening.Config{
-		Profile:      dec.Profile,
-		Host:         host,
-		AppArmorMode: pol.AppArmor,
-		AllowedHooks: pol.AllowedHooks,
-		HostPaths:    pol.AllowHostPathPrefixes,
-		ContainerID:  *containerID,
-		Backend:      dec.Runtime,
-		// The shim's runsc wrapper always passes --oci-seccomp.
-		RunscOCISeccomp:    true,
-		SandboxCgroupsPath: *sandboxCgroups,
-	})
-	if err != nil {
-		return fmt.Errorf("profile %q (%s): %w", dec.Profile.Name, dec.ProfileSource, err)
+// idFromCgroupsPath is the container ID containerd put at the end of the
+// spec's cgroupsPath ("/<namespace>/<id>" with cgroupfs,
+// "<slice>:cri-containerd:<id>" with systemd), or "explain" without one.
+func idFromCgroupsPath(s *specs.Spec) string {
+	if s.Linux == nil || s.Linux.CgroupsPath == "" {
+		return "explain"
 	}
+	p := s.Linux.CgroupsPath
+	if i := strings.LastIndexAny(p, ":/"); i >= 0 {
+		p = p[i+1:]
+	}
+	if p == "" {
+		return "explain"
+	}
+	return p
+}
 
+// policySource names the policy as the shim's reports do.
+func policySource(file string) string {
+	if file == "" {
+		return "built-in default"
+	}
+	return file
+}
+
+// hostFacts gathers this host's facts as the shim does, except that the
+// runsc wrapper's directory is computed, not installed, and the runc gate
+// keeps no cache.
+func hostFacts(pol *policy.Policy, spec *specs.Spec, runDir string, appArmor bool) decide.Host {
+	var w hostfacts.Wrapper
+	w.Path, w.Err = hostfacts.LocateRunscWrapper()
+	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: hostfacts.Runtimes(pol, runDir, w, false)}
+	if rc := h.Runtimes[policy.RuntimeRunc]; rc.Err == nil {
+		_, h.RuncGate = hostprobe.GateRunc(context.Background(), rc.Binary, "")
+	}
+	h.HostNamespaces, h.HostNamespacesErr = hostfacts.HostNamespaces(spec, "/proc")
+	return h
+}
+
+// offlineHost assumes every runtime of the policy is installed where it
+// says and passes the gate.
+func offlineHost(pol *policy.Policy, runDir string, appArmor bool) (decide.Host, []string) {
+	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: map[string]decide.Runtime{}}
+	for _, name := range pol.RuntimeNames() {
+		rt := pol.Runtimes[name]
+		bin := rt.Path
+		if name == policy.RuntimeGVisor {
+			bin = "(the runsc wrapper for " + rt.Path + ")"
+		}
+		h.Runtimes[name] = decide.Runtime{Binary: bin, Root: rt.Root}
+	}
+	return h, []string{"offline: the policy's runtimes assumed installed and runc assumed to pass the gate; namespace paths not compared with the host's"}
+}
+
+// printPlan prints the summary and notes on stderr, the config.json the
+// shim would write (or the changes) on stdout, and the report to
+// reportFile. orig is the spec as containerd wrote it.
+func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, reportFile string, stdout, stderr io.Writer) error {
+	rep := plan.Report
 	fmt.Fprintf(stderr, "profile %s (%s), backend %s (%s), mode %s, %d changes\n",
-		dec.Profile.Name, dec.ProfileSource, dec.Runtime, dec.RuntimeSource, pol.Mode, len(report.Changes))
-	for _, n := range dec.Notes {
+		rep.Profile, rep.ProfileSource, rep.Runtime, rep.RuntimeSource, rep.Mode, len(rep.Changes))
+	for _, n := range append(rep.Notes, notes...) {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
-	if *diff {
-		writeDiff(stdout, report)
+	if rep.Refused != "" {
+		fmt.Fprintf(stderr, "audit: enforce mode would refuse it: %s\n", rep.Refused)
+	}
+	if reportFile != "" {
+		data, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(reportFile, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if diff {
+		writeDiff(stdout, &hardening.Report{Changes: rep.Changes, NotEnforced: rep.NotEnforced})
 		return nil
+	}
+	// What config.json holds: the hardened spec with its host paths staged;
+	// in audit mode the spec as containerd wrote it.
+	out := plan.Spec
+	if out == nil {
+		out = orig
+		fmt.Fprintln(stderr, "note: audit mode: config.json is left as containerd wrote it (--diff shows what enforce would change)")
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

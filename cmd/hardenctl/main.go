@@ -15,7 +15,9 @@ const usage = `hardenctl: the hardened shim's engine, without containerd
 Usage:
   hardenctl explain [--profile NAME] [--policy FILE] [--annotation k=v ...]
                     [--image-label k=v ...] [--label k=v ...] [--apparmor auto|yes|no]
-                    [--diff] SPEC.json|-
+                    [--container-id ID] [--namespace NS] [--run-dir DIR]
+                    [--sandbox-runtime runc|gvisor] [--sandbox-cgroups-path P]
+                    [--offline] [--report FILE] [--diff] SPEC.json|-
   hardenctl profiles list [--policy FILE]
   hardenctl profiles show [--policy FILE] NAME
   hardenctl policy validate FILE

@@ -31,7 +31,7 @@ func writeFile(t *testing.T, name, content string, mode os.FileMode) string {
 }
 
 func TestExplainDefaultPolicyHardensSpec(t *testing.T) {
-	code, out, stderr := hardenctl(t, "", "explain", "--apparmor", "no", filepath.Join(specDir, "containerd-default.json"))
+	code, out, stderr := hardenctl(t, "", "explain", "--offline", "--apparmor", "no", filepath.Join(specDir, "containerd-default.json"))
 	if code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, stderr)
 	}
@@ -60,7 +60,7 @@ func TestExplainDefaultPolicyHardensSpec(t *testing.T) {
 }
 
 func TestExplainDiffGroupsByRule(t *testing.T) {
-	code, out, stderr := hardenctl(t, "", "explain", "--diff", "--apparmor", "no", "--profile", "strict", "--image-label", "x=y",
+	code, out, stderr := hardenctl(t, "", "explain", "--offline", "--sandbox-runtime", "gvisor", "--diff", "--apparmor", "no", "--profile", "strict", "--image-label", "x=y",
 		filepath.Join(specDir, "cri-container.json"))
 	if code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, stderr)
@@ -77,7 +77,7 @@ func TestExplainReadsStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := hardenctl(t, string(data), "explain", "--apparmor", "no", "--profile", "baseline", "-")
+	code, out, stderr := hardenctl(t, string(data), "explain", "--offline", "--apparmor", "no", "--profile", "baseline", "-")
 	if code != 0 || !strings.Contains(out, `"noNewPrivileges": true`) {
 		t.Fatalf("exit %d, stderr %s, stdout %s", code, stderr, out)
 	}
@@ -97,7 +97,7 @@ func TestExplainRefusals(t *testing.T) {
 		{"malformed spec", []string{writeFile(t, "bad.json", "{not json", 0o644)}, "malformed spec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, stderr := hardenctl(t, "", append([]string{"explain", "--apparmor", "no"}, tc.args...)...)
+			code, out, stderr := hardenctl(t, "", append([]string{"explain", "--offline", "--sandbox-runtime", "runc", "--apparmor", "no"}, tc.args...)...)
 			if code != 1 {
 				t.Fatalf("exit %d, want 1 (refused); stderr %s", code, stderr)
 			}
@@ -108,6 +108,90 @@ func TestExplainRefusals(t *testing.T) {
 				t.Errorf("stderr %q does not say %q", stderr, tc.want)
 			}
 		})
+	}
+}
+
+// hostPolicy is a node policy whose runc is a script reporting version
+// (the runc gate runs `runc --version`).
+func hostPolicy(t *testing.T, version, extra string) (policy, runc string) {
+	t.Helper()
+	runc = writeFile(t, "runc", "#!/bin/sh\necho 'runc version "+version+"'\n", 0o755)
+	return writeFile(t, "policy.toml", extra+"strict_runtime = \"runc\"\n[runtimes.runc]\npath = \""+runc+"\"\n", 0o644), runc
+}
+
+// Without --offline, explain gathers this host's facts as the shim does:
+// the runc binary the policy names and the gate's verdict on it, the
+// report it would write.
+func TestExplainHostFacts(t *testing.T) {
+	pol, runc := hostPolicy(t, "1.5.2", "")
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, out, stderr := hardenctl(t, "", "explain", "--apparmor", "no", "--policy", pol, "--report", report, filepath.Join(specDir, "containerd-default.json"))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal([]byte(out), &s); err != nil || !s.Root.Readonly {
+		t.Fatalf("stdout is not the hardened spec (%v):\n%s", err, out)
+	}
+	data, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct{ Profile, Runtime, Binary, Policy string }
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Profile != "restricted" || rep.Runtime != "runc" || rep.Binary != runc || rep.Policy != pol {
+		t.Errorf("report %+v, want restricted on the policy's runc", rep)
+	}
+
+	// A runc with a known escape is refused, as the shim refuses it.
+	old, _ := hostPolicy(t, "1.1.11", "")
+	code, out, stderr = hardenctl(t, "", "explain", "--apparmor", "no", "--policy", old, filepath.Join(specDir, "containerd-default.json"))
+	if code != 1 || out != "" || !strings.Contains(stderr, "CVE-2024-21626") {
+		t.Errorf("vulnerable runc: exit %d, stdout %q, stderr %q; want refused naming CVE-2024-21626", code, out, stderr)
+	}
+}
+
+// Host paths are opened without following symlinks and judged by their
+// real paths, as the shim does before it stages them; --offline says it
+// did not.
+func TestExplainHostPaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := hostPolicy(t, "1.5.2", "allow_host_path_prefixes = [{ prefix = \""+dir+"/\", read_only = true }]\n")
+	specWith := func(src string) string {
+		data, err := os.ReadFile(filepath.Join(specDir, "containerd-default.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s specs.Spec
+		if err := json.Unmarshal(data, &s); err != nil {
+			t.Fatal(err)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Type: "bind", Source: src, Destination: "/data", Options: []string{"rbind", "ro"}})
+		out, _ := json.Marshal(&s)
+		return writeFile(t, "spec.json", string(out), 0o644)
+	}
+	code, out, stderr := hardenctl(t, "", "explain", "--apparmor", "no", "--policy", pol, "--namespace", "ns", "--run-dir", "/run/x", specWith(filepath.Join(dir, "data")))
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	if !strings.Contains(out, "/run/x/staging/ns/example/") {
+		t.Errorf("config.json does not name the source's staging path:\n%s", out)
+	}
+	code, _, stderr = hardenctl(t, "", "explain", "--apparmor", "no", "--policy", pol, specWith(filepath.Join(dir, "link")))
+	if code != 1 || !strings.Contains(stderr, "symlink") || !strings.Contains(stderr, "mounts[") {
+		t.Errorf("symlinked source: exit %d, stderr %q; want refused naming the mount and the symlink", code, stderr)
+	}
+	code, _, stderr = hardenctl(t, "", "explain", "--offline", "--apparmor", "no", "--policy", pol, specWith(filepath.Join(dir, "link")))
+	if code != 0 || !strings.Contains(stderr, "offline: host paths not opened") {
+		t.Errorf("offline: exit %d, stderr %q; want accepted with a note that host paths were not opened", code, stderr)
 	}
 }
 

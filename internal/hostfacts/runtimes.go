@@ -18,6 +18,26 @@ import (
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
+// Runtime directories. The shim keeps node-wide files (the runsc wrapper's
+// symlink directories, the runc gate's cache, staged mount sources) under
+// RunDir, on tmpfs.
+const (
+	// DefaultRunDir is the shim's node-wide runtime directory.
+	DefaultRunDir = "/run/containerd-hardened"
+	// RunDirEnv overrides DefaultRunDir (tests, private containerd
+	// instances: containerd passes its environment to its shims).
+	RunDirEnv = "HARDENED_RUN_DIR"
+)
+
+// RunDir is the shim's node-wide runtime directory: $HARDENED_RUN_DIR, or
+// DefaultRunDir.
+func RunDir() string {
+	if d := os.Getenv(RunDirEnv); d != "" {
+		return d
+	}
+	return DefaultRunDir
+}
+
 // DefaultRunscRoot is runsc's state root when the policy sets none; runc's
 // default is the stock shim's (/run/containerd/runc).
 const DefaultRunscRoot = "/run/containerd/runsc"
