@@ -1,6 +1,8 @@
 // Package shim is containerd-shim-hardened-v2 (runtime type
 // io.containerd.hardened.v2): containerd's runc shim, wrapped. It knows
-// containerd; it knows no hardening rule (package hardening does).
+// containerd; it knows no hardening rule (package hardening does) and
+// decides nothing itself (package decide does): it gathers facts and
+// carries plans out.
 //
 // # Shape
 //
@@ -16,16 +18,19 @@
 //     --runtime-config-path` and CRI's per-runtime `options` table; the
 //     stock code reads runc options.Options only (Info fails on anything
 //     else). They are translated first (options.go).
-//   - Service.Create (create.go): reads the node policy (cached per file
-//     identity, nodepolicy.go), the container's labels, its pod sandbox's
-//     labels and its image's config labels from containerd (labels.go, raw
-//     API clients), resolves profile and backend, checks the pod's backend
-//     (pod.go), gates runc, hardens the spec, pins its host paths (pin.go:
-//     opened without symlinks, judged, staged), writes config.json atomically
-//     (original kept once as config.json.orig) with hardening-report.json
-//     and hardening-state.json (bundle.go, report.go), then hands the stock
-//     Create runc options naming the OCI binary. Every check comes before
-//     any write, so a refusal leaves nothing behind.
+//   - Service.Create (create.go): gathers the facts: the node policy
+//     (cached per file identity, nodepolicy.go), the container's labels,
+//     its pod sandbox's labels and its image's config labels from
+//     containerd (labels.go, raw API clients), the pod sandbox's record
+//     (pod.go), the host (package hostfacts: the policy's runtimes, the
+//     runc gate, namespace identities). decide.Decide decides; Create
+//     loads the AppArmor profile the plan names, pins the host paths (pin.go:
+//     opened without symlinks, judged by decide, staged, staging.go),
+//     writes config.json atomically (original kept once as
+//     config.json.orig) with hardening-report.json and hardening-state.json
+//     (bundle.go), then hands the stock Create runc options naming the OCI
+//     binary. Every check comes before any write, so a refusal leaves
+//     nothing behind.
 //   - Service.Start (start.go): a runc container's init process, in the
 //     created state, is inspected (package leakcheck) for descriptors that
 //     would survive exec and a root or working directory outside the
@@ -42,7 +47,7 @@
 // runc: options.BinaryName is the policy's runc (absolute, or looked up in
 // the shim's PATH), checked by hostprobe.GateRunc (cached by binary
 // identity, so nothing is exec'd on a start but the first). gVisor:
-// BinaryName is the runsc wrapper (runsc.go, package runscwrap): a small
+// BinaryName is the runsc wrapper (hostfacts.Runtimes, package runscwrap): a small
 // binary of its own, hardened-runsc, installed next to the shim binary (or
 // in PATH; missing, gVisor containers are refused), reached through a
 // symlink named hardened-runsc in a directory holding its configuration.
