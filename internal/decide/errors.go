@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/containerd/errdefs"
@@ -10,7 +11,7 @@ import (
 // request or configuration it cannot read, with its errdefs class: the
 // task API boundary turns it into a TTRPC status whose message is Msg, and
 // containerd turns it back for ctr and crictl. An engine refusal inside it
-// (*hardening.RefusalError) stays reachable with errors.As.
+// (*hardening.RefusalError) is reachable with errors.As.
 type Error struct {
 	Msg string
 	// Kind is errdefs.ErrFailedPrecondition (refused by policy) or
@@ -22,12 +23,16 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// Unwrap gives the errdefs class and the cause.
-func (e *Error) Unwrap() []error {
-	if e.Cause != nil {
-		return []error{e.Kind, e.Cause}
-	}
-	return []error{e.Kind}
+// Unwrap gives the errdefs class alone: the task API boundary
+// (errgrpc.ToGRPC) classifies the error by what it unwraps to, and the
+// cause's own class (an engine error about a malformed field) must not
+// change a refusal's.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// As reaches into the cause: errors.As finds the engine's
+// *hardening.RefusalError (rule, field, reason) in a refusal.
+func (e *Error) As(target any) bool {
+	return e.Cause != nil && errors.As(e.Cause, target)
 }
 
 // Refusedf is a policy decision: FailedPrecondition.
