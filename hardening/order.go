@@ -303,6 +303,7 @@ type referenceSpec struct {
 
 // referenceSpecs are the specs profiles are compared by: a CRI container
 // and one variant per dimension.
+// (Long on purpose: a table, one entry per dimension.)
 func referenceSpecs() []referenceSpec {
 	base := func() *specs.Spec {
 		uid, sb := "00000000-0000-0000-0000-000000000001", "fedcba9876543210"

@@ -279,6 +279,9 @@ func mergeWeak(in *specs.LinuxSeccomp, g *generated, nativeArchOnly bool, r *Rep
 // intersectBase narrows the allowing rules of sc, a kept filter whose
 // default action denies, to what the base g allows (see the comment at the
 // top of this file).
+// (Long on purpose: one pass over the rules, whose per-rule decisions
+// share the narrowing state; split, the state would travel in a struct
+// for no reader's benefit.)
 func intersectBase(sc *specs.LinuxSeccomp, g *generated, r *Report) {
 	var removed, removedDesc, narrowed []string
 	var narrowAct map[string]specs.LinuxSeccompAction
@@ -708,6 +711,8 @@ func clonePtr[T any](p *T) *T {
 
 // checkSeccomp checks the filter of a hardened spec against the profile,
 // then the way runc will compile it.
+// (Long on purpose: a list of independent checks in the order their
+// refusals should be reported.)
 func checkSeccomp(s *specs.Spec, cfg *Config) error {
 	prof := cfg.Profile
 	var sc *specs.LinuxSeccomp

@@ -86,6 +86,9 @@ func runcRefusal(format string, args ...any) error {
 	return refuse(RuleSeccomp, "linux.seccomp", "runc would reject the filter: "+format, args...)
 }
 
+// compileLikeRuncUncached does what runc's SetupSeccomp and libseccomp do
+// with a filter, step by step in runc's order (long on purpose: each step
+// mirrors one of runc's, so the two can be read side by side).
 func compileLikeRuncUncached(sc *specs.LinuxSeccomp) error {
 	// SetupSeccomp checks explicit flags with seccomp.FlagSupported,
 	// which depends on how this binary is built (without the "seccomp"

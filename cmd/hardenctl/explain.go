@@ -31,83 +31,21 @@ import (
 // following symlinks. --offline assumes the runtimes are installed and
 // pass the gate and skips what only the node can answer, and says so.
 func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	profile := fs.String("profile", "", "profile to apply (as the annotation "+resolve.AnnotationProfile+" would)")
-	policyFile := fs.String("policy", "", "node policy file (default: the built-in policy)")
-	apparmor := fs.String("apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
-	diff := fs.Bool("diff", false, "print the changes grouped by rule instead of the hardened spec")
-	reportFile := fs.String("report", "", "also write the hardening report (hardening-report.json) to this file")
-	offline := fs.Bool("offline", false, "do not look at this host: assume the policy's runtimes are installed and pass the runc gate; skip the namespace and host path checks")
-	containerID := fs.String("container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
-	namespace := fs.String("namespace", "default", "the containerd namespace (staging paths)")
-	runDir := fs.String("run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
-	sandboxRuntime := fs.String("sandbox-runtime", "", "the backend the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
-	sandboxCgroups := fs.String("sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
-	annotations, imageLabels, labels := kvFlag{}, kvFlag{}, kvFlag{}
-	fs.Var(annotations, "annotation", "a spec annotation k=v (repeatable)")
-	fs.Var(imageLabels, "image-label", "an image config label k=v (repeatable)")
-	fs.Var(labels, "label", "a container or pod label k=v (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: explain takes one spec file (or - for stdin)", errUsage)
-	}
-	var appArmorOn bool
-	switch *apparmor {
-	case "auto":
-		appArmorOn = hostprobe.AppArmorEnabled()
-	case "yes":
-		appArmorOn = true
-	case "no":
-	default:
-		return fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
-	}
-
-	spec, err := readSpec(fs.Arg(0), stdin)
+	o, err := parseExplain(args)
 	if err != nil {
 		return err
 	}
-	// Flags come on top of the spec's own annotations, the way containerd
-	// would merge pod annotations into the spec.
-	if spec.Annotations == nil {
-		spec.Annotations = map[string]string{}
-	}
-	for k, v := range annotations {
-		spec.Annotations[k] = v
-	}
-	if *profile != "" {
-		spec.Annotations[resolve.AnnotationProfile] = *profile
-	}
-	var notes []string
-	if *containerID == "" {
-		*containerID = idFromCgroupsPath(spec)
-		notes = append(notes, fmt.Sprintf("container id %q (--container-id; default: from linux.cgroupsPath)", *containerID))
-	}
-	f := decide.Facts{
-		ID: *containerID, Namespace: *namespace, Spec: spec,
-		Containerd: decide.Containerd{Asked: true, Labels: labels, ImageLabels: imageLabels},
-		Sandbox:    decide.Sandbox{Runtime: *sandboxRuntime, CgroupsPath: *sandboxCgroups},
-	}
-	if *sandboxRuntime == "" {
-		f.Sandbox.Err = errors.New("the spec joins a pod: pass --sandbox-runtime (and --sandbox-cgroups-path) as the pod's sandbox recorded them")
-	}
-	pol, set, err := loadPolicy(*policyFile)
+	spec, err := readSpec(o.specFile, stdin)
 	if err != nil {
 		return err
 	}
-	f.Policy = decide.Policy{Policy: pol, Profiles: set, Source: policySource(*policyFile)}
-	if *offline {
-		var more []string
-		f.Host, more = offlineHost(pol, *runDir, appArmorOn)
-		notes = append(notes, more...)
-	} else {
-		f.Host = hostFacts(pol, spec, *runDir, appArmorOn)
+	f, notes, err := o.facts(spec)
+	if err != nil {
+		return err
 	}
 	plan, err := decide.Decide(f)
 	if err == nil && plan.Pins != nil {
-		if *offline {
+		if o.offline {
 			notes = append(notes, "offline: host paths not opened (the shim refuses a symlink in one and judges each by its real path)")
 		} else {
 			opened, openErr := hostfacts.Open(plan.Pins.Items)
@@ -118,7 +56,98 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return printPlan(plan, spec, notes, *diff, *reportFile, stdout, stderr)
+	return printPlan(plan, spec, notes, o.diff, o.reportFile, stdout, stderr)
+}
+
+// explainOptions are explain's command line.
+type explainOptions struct {
+	specFile, profile, policyFile, reportFile string
+	containerID, namespace, runDir            string
+	sandboxRuntime, sandboxCgroups            string
+	diff, offline, appArmor                   bool
+	annotations, imageLabels, labels          kvFlag
+}
+
+func parseExplain(args []string) (*explainOptions, error) {
+	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}}
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.profile, "profile", "", "profile to apply (as the annotation "+resolve.AnnotationProfile+" would)")
+	fs.StringVar(&o.policyFile, "policy", "", "node policy file (default: the built-in policy)")
+	apparmor := fs.String("apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
+	fs.BoolVar(&o.diff, "diff", false, "print the changes grouped by rule instead of the hardened spec")
+	fs.StringVar(&o.reportFile, "report", "", "also write the hardening report (hardening-report.json) to this file")
+	fs.BoolVar(&o.offline, "offline", false, "do not look at this host: assume the policy's runtimes are installed and pass the runc gate; skip the namespace and host path checks")
+	fs.StringVar(&o.containerID, "container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
+	fs.StringVar(&o.namespace, "namespace", "default", "the containerd namespace (staging paths)")
+	fs.StringVar(&o.runDir, "run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
+	fs.StringVar(&o.sandboxRuntime, "sandbox-runtime", "", "the backend the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
+	fs.StringVar(&o.sandboxCgroups, "sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
+	fs.Var(o.annotations, "annotation", "a spec annotation k=v (repeatable)")
+	fs.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
+	fs.Var(o.labels, "label", "a container or pod label k=v (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return nil, fmt.Errorf("%w: explain takes one spec file (or - for stdin)", errUsage)
+	}
+	o.specFile = fs.Arg(0)
+	switch *apparmor {
+	case "auto":
+		o.appArmor = hostprobe.AppArmorEnabled()
+	case "yes":
+		o.appArmor = true
+	case "no":
+	default:
+		return nil, fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
+	}
+	return o, nil
+}
+
+// facts gathers the decision's facts: the spec with the flags'
+// annotations, what the shim would read from containerd (the flags), the
+// policy, and the host (this one, or assumed with --offline). The notes
+// say what was assumed.
+func (o *explainOptions) facts(spec *specs.Spec) (decide.Facts, []string, error) {
+	// Flags come on top of the spec's own annotations, the way containerd
+	// would merge pod annotations into the spec.
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	for k, v := range o.annotations {
+		spec.Annotations[k] = v
+	}
+	if o.profile != "" {
+		spec.Annotations[resolve.AnnotationProfile] = o.profile
+	}
+	var notes []string
+	id := o.containerID
+	if id == "" {
+		id = idFromCgroupsPath(spec)
+		notes = append(notes, fmt.Sprintf("container id %q (--container-id; default: from linux.cgroupsPath)", id))
+	}
+	f := decide.Facts{
+		ID: id, Namespace: o.namespace, Spec: spec,
+		Containerd: decide.Containerd{Asked: true, Labels: o.labels, ImageLabels: o.imageLabels},
+		Sandbox:    decide.Sandbox{Runtime: o.sandboxRuntime, CgroupsPath: o.sandboxCgroups},
+	}
+	if o.sandboxRuntime == "" {
+		f.Sandbox.Err = errors.New("the spec joins a pod: pass --sandbox-runtime (and --sandbox-cgroups-path) as the pod's sandbox recorded them")
+	}
+	pol, set, err := loadPolicy(o.policyFile)
+	if err != nil {
+		return f, nil, err
+	}
+	f.Policy = decide.Policy{Policy: pol, Profiles: set, Source: policySource(o.policyFile)}
+	if o.offline {
+		var more []string
+		f.Host, more = offlineHost(pol, o.runDir, o.appArmor)
+		notes = append(notes, more...)
+	} else {
+		f.Host = hostFacts(pol, spec, o.runDir, o.appArmor)
+	}
+	return f, notes, nil
 }
 
 // idFromCgroupsPath is the container ID containerd put at the end of the

@@ -65,6 +65,9 @@ func cmdProfiles(args []string, stdout io.Writer) error {
 
 // describeProfile says in words what a profile does to a container, one
 // line per concern, naming the fields it sets.
+// (Long on purpose: one block per concern in the order `profiles show`
+// prints them, each a few lines; helpers printing one line each would
+// scatter the output's order over the file.)
 func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	title := fmt.Sprintf("%s (rank %d", p.Name, p.Rank)

@@ -64,6 +64,9 @@ type result struct {
 	info   bool // no target: context for another ratio
 }
 
+// run is the benchmark's script: setup, the start rounds per variant, the
+// memory rounds, the table (long on purpose: a sequence of phases read top
+// to bottom).
 func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, strict bool) (int, error) {
 	s, err := harness.NewSetup(ctx, "bench")
 	if err != nil {
