@@ -7,8 +7,6 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/hardened-dev/hardened/internal/decide"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -33,42 +31,6 @@ import (
 // decides again with its own. Labels read a few milliseconds before the
 // Create are as good as labels read in it: nothing orders a label change
 // against a Create.
-
-// inputs are what a Create decides from, besides its request's options.
-type inputs struct {
-	// raw is the spec file as read; spec is it decoded.
-	raw  []byte
-	spec *specs.Spec
-	// sandboxID is the pod sandbox a CRI container joins ("" for the
-	// sandbox itself and standalone containers).
-	sandboxID string
-	// info is from containerd (empty when it could not be asked or did not
-	// answer); lookupErr is why it did not answer.
-	info      *containerInfo
-	lookupErr error
-}
-
-// gather reads the inputs of container id's Create from its bundle and
-// from containerd.
-func (s *Service) gather(ctx context.Context, id, bundle string) (*inputs, error) {
-	raw, orig, err := readBundleSpec(bundle)
-	if err != nil {
-		return nil, invalidf("container %s: %v", id, err)
-	}
-	sandboxID, err := decide.PodMember(id, orig.Annotations)
-	if err != nil {
-		return nil, invalidf("container %s: %v", id, err)
-	}
-	in := &inputs{raw: raw, spec: orig, sandboxID: sandboxID, info: &containerInfo{}}
-	if s.labels != nil {
-		if info, err := s.labels.lookup(ctx, id, sandboxID); err != nil {
-			in.lookupErr = err
-		} else {
-			in.info = info
-		}
-	}
-	return in, nil
-}
 
 // speculation is the inputs gathered at start for the Create of the
 // container the shim was started for, and the decision made with them.
