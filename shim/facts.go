@@ -5,10 +5,11 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/policy"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Facts. A Create is decided by decide.Decide from facts the shim gathers:

@@ -21,11 +21,12 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
-	"github.com/hardened-dev/hardened/internal/decide"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/hardened-dev/hardened/internal/decide"
 )
 
 // testWrapperBinary is where the tests pretend the runsc wrapper binary is

@@ -17,9 +17,10 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/hostfacts"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // NewManager returns the shim manager: containerd's runc manager (binary

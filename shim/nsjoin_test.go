@@ -9,9 +9,10 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
-	"github.com/hardened-dev/hardened/internal/hostfacts"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc/codes"
+
+	"github.com/hardened-dev/hardened/internal/hostfacts"
 )
 
 func withNetnsPath(path string) oci.SpecOpts {

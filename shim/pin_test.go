@@ -12,10 +12,11 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/oci"
-	"github.com/hardened-dev/hardened/internal/decide"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
+
+	"github.com/hardened-dev/hardened/internal/decide"
 )
 
 // pinService is a test service for pinning, which mounts: root only (the

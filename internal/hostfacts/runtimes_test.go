@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
