@@ -2,6 +2,8 @@ package hardening
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 const apparmorUnconfined = "unconfined"
@@ -13,7 +15,7 @@ const apparmorUnconfined = "unconfined"
 //   - gVisor: runsc ignores process.apparmorProfile (the Sentry, a user-space
 //     kernel, stands between the workload and the host instead). A gap is
 //     reported, never a refusal, whatever the mode: refusing would make
-//     AppArmorRequired refuse every sandboxed container, the most isolated
+//     profiles.AppArmorRequired refuse every sandboxed container, the most isolated
 //     ones. The field is left as the spec has it.
 //   - mode off: no profile is set; a gap says the policy disabled it.
 //   - host without AppArmor: required refuses; if-available reports a gap.
@@ -25,14 +27,14 @@ const apparmorUnconfined = "unconfined"
 func applyAppArmor(p *specs.Process, cfg *Config, r *Report) error {
 	want := cfg.Profile.AppArmor.Profile
 	switch {
-	case cfg.Backend == BackendGVisor:
+	case cfg.Runtime == profiles.RuntimeGVisor:
 		r.gap(RuleAppArmor, "not enforced: gVisor ignores AppArmor")
 		return nil
-	case cfg.AppArmorMode == AppArmorOff:
+	case cfg.AppArmorMode == profiles.AppArmorOff:
 		r.gap(RuleAppArmor, "not enforced: disabled by policy (apparmor = \"off\")")
 		return nil
 	case !cfg.Host.AppArmor:
-		if cfg.AppArmorMode == AppArmorRequired {
+		if cfg.AppArmorMode == profiles.AppArmorRequired {
 			return refuse(RuleAppArmor, "process.apparmorProfile", "the host has no AppArmor and the node policy requires it")
 		}
 		r.gap(RuleAppArmor, "not enforced: host has no AppArmor")
@@ -48,11 +50,11 @@ func applyAppArmor(p *specs.Process, cfg *Config, r *Report) error {
 }
 
 func checkAppArmor(p *specs.Process, cfg *Config) error {
-	if cfg.Backend == BackendGVisor || cfg.AppArmorMode == AppArmorOff || cfg.Profile.AppArmor.Profile == "" {
+	if cfg.Runtime == profiles.RuntimeGVisor || cfg.AppArmorMode == profiles.AppArmorOff || cfg.Profile.AppArmor.Profile == "" {
 		return nil
 	}
 	if !cfg.Host.AppArmor {
-		if cfg.AppArmorMode == AppArmorRequired {
+		if cfg.AppArmorMode == profiles.AppArmorRequired {
 			return refuse(RuleAppArmor, "process.apparmorProfile", "the host has no AppArmor and the node policy requires it")
 		}
 		return nil

@@ -1,32 +1,36 @@
 package hardening
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hardened-dev/hardened/profiles"
+)
 
 func TestAppArmor(t *testing.T) {
 	tests := []struct {
 		name    string
 		host    bool
-		mode    string
-		backend string
+		mode    profiles.AppArmorMode
+		runtime profiles.Runtime
 		in      string
 		want    string
 		refused bool
 		gap     string
 	}{
-		{"set where enforced", true, "", BackendRunc, "", "hardened-default", false, ""},
-		{"unconfined replaced", true, AppArmorIfAvailable, BackendRunc, "unconfined", "hardened-default", false, ""},
-		{"specific profile kept", true, AppArmorRequired, BackendRunc, "cri-containerd.apparmor.d", "cri-containerd.apparmor.d", false, ""},
-		{"no host: if-available", false, AppArmorIfAvailable, BackendRunc, "", "", false, "not enforced: host has no AppArmor"},
-		{"no host: default mode", false, "", BackendRunc, "", "", false, "not enforced: host has no AppArmor"},
-		{"no host: required", false, AppArmorRequired, BackendRunc, "", "", true, ""},
-		{"no host: off", false, AppArmorOff, BackendRunc, "", "", false, `not enforced: disabled by policy (apparmor = "off")`},
-		{"host: off", true, AppArmorOff, BackendRunc, "unconfined", "unconfined", false, `not enforced: disabled by policy (apparmor = "off")`},
-		{"gvisor", true, AppArmorRequired, BackendGVisor, "", "", false, "not enforced: gVisor ignores AppArmor"},
-		{"gvisor, no host, required", false, AppArmorRequired, BackendGVisor, "", "", false, "not enforced: gVisor ignores AppArmor"},
+		{"set where enforced", true, "", profiles.RuntimeRunc, "", "hardened-default", false, ""},
+		{"unconfined replaced", true, profiles.AppArmorIfAvailable, profiles.RuntimeRunc, "unconfined", "hardened-default", false, ""},
+		{"specific profile kept", true, profiles.AppArmorRequired, profiles.RuntimeRunc, "cri-containerd.apparmor.d", "cri-containerd.apparmor.d", false, ""},
+		{"no host: if-available", false, profiles.AppArmorIfAvailable, profiles.RuntimeRunc, "", "", false, "not enforced: host has no AppArmor"},
+		{"no host: default mode", false, "", profiles.RuntimeRunc, "", "", false, "not enforced: host has no AppArmor"},
+		{"no host: required", false, profiles.AppArmorRequired, profiles.RuntimeRunc, "", "", true, ""},
+		{"no host: off", false, profiles.AppArmorOff, profiles.RuntimeRunc, "", "", false, `not enforced: disabled by policy (apparmor = "off")`},
+		{"host: off", true, profiles.AppArmorOff, profiles.RuntimeRunc, "unconfined", "unconfined", false, `not enforced: disabled by policy (apparmor = "off")`},
+		{"gvisor", true, profiles.AppArmorRequired, profiles.RuntimeGVisor, "", "", false, "not enforced: gVisor ignores AppArmor"},
+		{"gvisor, no host, required", false, profiles.AppArmorRequired, profiles.RuntimeGVisor, "", "", false, "not enforced: gVisor ignores AppArmor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Profile: mustProfile(t, "baseline"), Host: Host{AppArmor: tt.host}, AppArmorMode: tt.mode, Backend: tt.backend}
+			cfg := Config{Profile: mustProfile(t, "baseline"), Host: Host{AppArmor: tt.host}, AppArmorMode: tt.mode, Runtime: tt.runtime}
 			s := baseSpec()
 			s.Process.ApparmorProfile = tt.in
 			out, rep, err := Harden(s, cfg)

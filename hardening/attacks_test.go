@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // attack is a spec a pod author, an NRI plugin or a CDI spec could produce
@@ -265,17 +267,17 @@ func TestAttackGPUPathOnGVisor(t *testing.T) {
 	s := criSpec()
 	s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 1, Minor: 3}}
 	cfg := cfgFor(t, "restricted")
-	cfg.Backend = BackendGVisor
+	cfg.Runtime = profiles.RuntimeGVisor
 	if re := refusal(t, func() error { _, _, err := Harden(s, cfg); return err }()); re.Field != "linux.devices[0].path" {
 		t.Errorf("got %+v", re)
 	}
 	// On runc the node is made in the container: /dev/null's numbers are /dev/null.
-	cfg.Backend = BackendRunc
+	cfg.Runtime = profiles.RuntimeRunc
 	if _, _, err := Harden(s, cfg); err != nil {
 		t.Error(err)
 	}
 	// A profile that allows the GPU allows its path on gVisor too.
-	cfg.Backend = BackendGVisor
+	cfg.Runtime = profiles.RuntimeGVisor
 	cfg.Profile.Devices.Allowed = []string{"c 195:*"}
 	s.Linux.Devices[0].Major, s.Linux.Devices[0].Minor = 195, 0
 	if _, _, err := Harden(s, cfg); err != nil {

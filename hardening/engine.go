@@ -32,7 +32,7 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 	}
 	prof := cfg.Profile
 	s := deepCopy(in)
-	r := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
+	r := &Report{Profile: prof.Name, Runtime: cfg.Runtime, Changes: []Change{}}
 
 	if err := runChecks(s, &cfg, specChecks); err != nil {
 		return nil, nil, err
@@ -77,7 +77,7 @@ var specChecks = []specCheck{
 	func(s *specs.Spec, c *Config) error { return checkHooks(s.Hooks, c.AllowedHooks) },
 	func(s *specs.Spec, c *Config) error { return checkNamespaces(s, c.Profile) },
 	func(s *specs.Spec, c *Config) error { return checkNamespaceRules(s, c.Profile) },
-	func(s *specs.Spec, c *Config) error { return checkBackend(s, c) },
+	func(s *specs.Spec, c *Config) error { return checkRuntime(s, c) },
 	func(s *specs.Spec, _ *Config) error { return checkLinuxMisc(s.Linux) },
 	func(s *specs.Spec, c *Config) error { return checkSysctls(s.Linux, c.Profile) },
 	func(s *specs.Spec, c *Config) error { return checkCgroups(s.Linux, c) },
@@ -108,13 +108,13 @@ func seccompOf(s *specs.Spec) *specs.LinuxSeccomp {
 	return s.Linux.Seccomp
 }
 
-// checkBackend refuses what the chosen backend cannot run as asked: runsc
+// checkRuntime refuses what the chosen runtime cannot run as asked: runsc
 // cannot run a user-namespaced container (its gofer fails to join the pod's
 // user namespace: setns into a user namespace is refused to a
 // multi-threaded process, and runsc is a Go program), after it made the
 // sandbox's cgroups, which it then leaves behind.
-func checkBackend(s *specs.Spec, cfg *Config) error {
-	if cfg.Backend == BackendGVisor && HasUserNamespace(s) {
+func checkRuntime(s *specs.Spec, cfg *Config) error {
+	if cfg.Runtime == profiles.RuntimeGVisor && HasUserNamespace(s) {
 		return refuse(RuleNamespaces, "linux.namespaces", "gVisor (runsc) cannot run user-namespaced containers: run the pod on runc, or without a user namespace")
 	}
 	return nil
@@ -158,7 +158,7 @@ func HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Pro
 		return nil, nil, refuse(RuleExec, "", "exec into the container is denied under profile %s", prof.Name)
 	}
 	out := deepCopy(p)
-	r := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
+	r := &Report{Profile: prof.Name, Runtime: cfg.Runtime, Changes: []Change{}}
 
 	if err := checkPlatform(&specs.Spec{Process: out}); err != nil {
 		return nil, nil, err
@@ -175,7 +175,7 @@ func HardenExec(p *specs.Process, container *specs.Spec, cfg Config) (*specs.Pro
 		r.change(RuleAppArmor, "process.apparmorProfile", out.ApparmorProfile, want)
 		out.ApparmorProfile = want
 	}
-	if cfg.Backend == BackendGVisor {
+	if cfg.Runtime == profiles.RuntimeGVisor {
 		r.gap(RuleAppArmor, "not enforced: gVisor ignores AppArmor")
 	}
 	if err := pinExec(out, container.Process, r); err != nil {
@@ -222,17 +222,17 @@ func checkConfig(cfg *Config) error {
 	}
 	switch cfg.AppArmorMode {
 	case "":
-		cfg.AppArmorMode = AppArmorIfAvailable
-	case AppArmorIfAvailable, AppArmorRequired, AppArmorOff:
+		cfg.AppArmorMode = profiles.AppArmorIfAvailable
+	case profiles.AppArmorIfAvailable, profiles.AppArmorRequired, profiles.AppArmorOff:
 	default:
 		return fmt.Errorf("%w: unknown apparmor mode %q", ErrInvalidConfig, cfg.AppArmorMode)
 	}
-	switch cfg.Backend {
+	switch cfg.Runtime {
 	case "":
-		cfg.Backend = BackendRunc
-	case BackendRunc, BackendGVisor:
+		cfg.Runtime = profiles.RuntimeRunc
+	case profiles.RuntimeRunc, profiles.RuntimeGVisor:
 	default:
-		return fmt.Errorf("%w: unknown backend %q", ErrInvalidConfig, cfg.Backend)
+		return fmt.Errorf("%w: unknown runtime %q", ErrInvalidConfig, cfg.Runtime)
 	}
 	switch cfg.Profile.Seccomp.Base {
 	case "", profiles.SeccompBaseDefault:

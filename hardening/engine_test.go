@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 func TestMalformed(t *testing.T) {
@@ -48,7 +50,7 @@ func TestInvalidConfig(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
 		"no profile":    func(c *Config) { c.Profile = nil },
 		"apparmor mode": func(c *Config) { c.AppArmorMode = "sometimes" },
-		"backend":       func(c *Config) { c.Backend = "kata" },
+		"backend":       func(c *Config) { c.Runtime = "kata" },
 		"seccomp base":  func(c *Config) { c.Profile = c.Profile.Clone(); c.Profile.Seccomp.Base = "docker" },
 	} {
 		cfg := good
@@ -67,20 +69,20 @@ func TestInvalidConfig(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	cfg := cfgFor(t, "restricted")
-	cfg.Backend = ""
+	cfg.Runtime = ""
 	_, rep, err := Harden(baseSpec(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Profile != "restricted" || rep.Backend != BackendRunc {
+	if rep.Profile != "restricted" || rep.Runtime != profiles.RuntimeRunc {
 		t.Errorf("report %+v", rep)
 	}
-	cfg.Backend = BackendGVisor
+	cfg.Runtime = profiles.RuntimeGVisor
 	_, rep, err = Harden(baseSpec(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Backend != BackendGVisor || len(rep.NotEnforced) != 2 {
+	if rep.Runtime != profiles.RuntimeGVisor || len(rep.NotEnforced) != 2 {
 		t.Errorf("report %+v", rep)
 	}
 	for _, c := range rep.Changes {

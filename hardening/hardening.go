@@ -32,7 +32,7 @@ func (e *RefusalError) Error() string {
 func (e *RefusalError) Unwrap() error { return ErrRefused }
 
 // ErrInvalidConfig is wrapped when the engine's Config itself is unusable
-// (no profile, an unknown AppArmor mode or backend): the caller's mistake,
+// (no profile, an unknown AppArmor mode or runtime): the caller's mistake,
 // not the spec's. The engine fails closed on it like on a refusal.
 var ErrInvalidConfig = errors.New("invalid hardening config")
 
@@ -66,21 +66,6 @@ const (
 	RuleCgroups      = "cgroups"
 )
 
-// AppArmor modes, as Config.AppArmorMode takes them (the same strings as
-// the node policy's apparmor setting). "" means AppArmorIfAvailable.
-const (
-	AppArmorIfAvailable = "if-available" // set it where the host has AppArmor; report a gap elsewhere
-	AppArmorRequired    = "required"     // refuse where the host has no AppArmor
-	AppArmorOff         = "off"          // never set an AppArmor profile; report a gap
-)
-
-// Backends, as the report names them: the runtime names of profiles and
-// the node policy.
-const (
-	BackendRunc   = profiles.RuntimeRunc
-	BackendGVisor = profiles.RuntimeGVisor
-)
-
 // Host is what the engine needs to know about the node; the caller probes
 // it (internal/hostprobe) so that the engine stays pure.
 type Host struct {
@@ -92,14 +77,13 @@ type Host struct {
 type Config struct {
 	Profile *profiles.Profile
 	Host    Host
-	// AppArmorMode is the policy's apparmor setting: "if-available",
-	// "required" or "off" (policy.AppArmor*).
-	AppArmorMode string
+	// AppArmorMode is the policy's apparmor setting.
+	AppArmorMode profiles.AppArmorMode
 	// AllowedHooks lists the OCI hook paths the node policy permits.
 	AllowedHooks []string
-	// Backend is "runc" or "gvisor": the report says what each enforces.
-	// "" means runc.
-	Backend string
+	// Runtime is the runtime the container runs on: the report says what
+	// each enforces. "" means runc.
+	Runtime profiles.Runtime
 	// HostPaths are the host paths the node policy lets a container mount
 	// beyond the pod's own files (allow_host_path_prefixes).
 	HostPaths []profiles.HostPathPrefix
@@ -134,10 +118,10 @@ type Gap struct {
 
 // Report is what a rewrite did.
 type Report struct {
-	Profile     string   `json:"profile"`
-	Backend     string   `json:"backend"`
-	Changes     []Change `json:"changes"`
-	NotEnforced []Gap    `json:"notEnforced,omitempty"`
+	Profile     string           `json:"profile"`
+	Runtime     profiles.Runtime `json:"runtime"`
+	Changes     []Change         `json:"changes"`
+	NotEnforced []Gap            `json:"notEnforced,omitempty"`
 }
 
 // change records one changed field.

@@ -36,7 +36,7 @@ func mustProfile(t testing.TB, name string) *profiles.Profile {
 // cfgFor is the configuration of a typical node: runc, AppArmor enforced,
 // the policy's default apparmor mode.
 func cfgFor(t testing.TB, name string) Config {
-	return Config{Profile: mustProfile(t, name), Host: Host{AppArmor: true}, Backend: BackendRunc}
+	return Config{Profile: mustProfile(t, name), Host: Host{AppArmor: true}, Runtime: profiles.RuntimeRunc}
 }
 
 func loadSpec(t testing.TB, name string) *specs.Spec {

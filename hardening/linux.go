@@ -161,7 +161,7 @@ func checkDevicePaths(l *specs.Linux, cfg *Config) error {
 		if !path.IsAbs(d.Path) || path.Clean(d.Path) != d.Path || !isAncestor("/dev", d.Path) {
 			return refuse(RuleDevices, field, "%q is not a clean path under /dev", d.Path)
 		}
-		if cfg.Backend != BackendGVisor || !hasAnyPrefix(d.Path, runscProxiedDevices) {
+		if cfg.Runtime != profiles.RuntimeGVisor || !hasAnyPrefix(d.Path, runscProxiedDevices) {
 			continue
 		}
 		typ := byte('c')

@@ -283,7 +283,7 @@ func tamedOptions(m specs.Mount, cfg *Config) []string {
 	if hostSourced(m) && (!lastOf(opts, "nosuid", "suid", false) || !lastOf(opts, "nodev", "dev", false)) {
 		edit(toSet("suid", "dev"), "nosuid", "nodev")
 	}
-	if cfg.Backend != BackendGVisor && hostSourced(m) && slices.Contains(opts, "rbind") && readOnlyOptions(opts) && !slices.Contains(opts, "rro") {
+	if cfg.Runtime != profiles.RuntimeGVisor && hostSourced(m) && slices.Contains(opts, "rbind") && readOnlyOptions(opts) && !slices.Contains(opts, "rro") {
 		// "ro" on an rbind makes only its top mount read-only (runc); rro
 		// makes every submount so too. runsc knows no recursive options.
 		edit(nil, "rro")

@@ -73,13 +73,13 @@ type refOutcome struct {
 	out     *specs.Spec
 	refused bool
 	exec    *specs.Process // an exec into the base spec's container; nil if refused
-	runtime string
+	runtime profiles.Runtime
 }
 
 // referenceConfig is the configuration the references are hardened with:
 // a host with AppArmor (so that the profile's AppArmor counts), runc.
 func referenceConfig(p *profiles.Profile) Config {
-	return Config{Profile: p, Host: Host{AppArmor: true}, AppArmorMode: AppArmorIfAvailable, Backend: BackendRunc, ContainerID: refContainerID}
+	return Config{Profile: p, Host: Host{AppArmor: true}, AppArmorMode: profiles.AppArmorIfAvailable, Runtime: profiles.RuntimeRunc, ContainerID: refContainerID}
 }
 
 func hardenReferences(p *profiles.Profile) []refOutcome {

@@ -27,13 +27,13 @@ import (
 //   - the input is never mutated.
 
 // configFrom maps a selector byte onto a configuration: profile, host
-// AppArmor, AppArmor mode, backend, --oci-seccomp.
+// AppArmor, AppArmor mode, runtime, --oci-seccomp.
 func configFrom(t testing.TB, sel uint8) Config {
 	return Config{
 		Profile:         mustProfile(t, profileNames[int(sel)%len(profileNames)]),
 		Host:            Host{AppArmor: sel&4 != 0},
-		AppArmorMode:    []string{AppArmorIfAvailable, AppArmorRequired, AppArmorOff, ""}[(sel>>3)&3],
-		Backend:         []string{BackendRunc, BackendGVisor}[(sel>>5)&1],
+		AppArmorMode:    []profiles.AppArmorMode{profiles.AppArmorIfAvailable, profiles.AppArmorRequired, profiles.AppArmorOff, ""}[(sel>>3)&3],
+		Runtime:         []profiles.Runtime{profiles.RuntimeRunc, profiles.RuntimeGVisor}[(sel>>5)&1],
 		RunscOCISeccomp: sel&64 != 0,
 	}
 }

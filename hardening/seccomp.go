@@ -144,7 +144,7 @@ func weakFilter(sc *specs.LinuxSeccomp) bool {
 func applySeccomp(s *specs.Spec, cfg *Config, r *Report) error {
 	prof := cfg.Profile
 	l := s.Linux
-	if cfg.Backend == BackendGVisor && !cfg.RunscOCISeccomp {
+	if cfg.Runtime == profiles.RuntimeGVisor && !cfg.RunscOCISeccomp {
 		r.gap(RuleSeccomp, "not enforced: runsc runs without --oci-seccomp and ignores linux.seccomp (gVisor's own filters confine the Sentry)")
 	}
 	var g *generated

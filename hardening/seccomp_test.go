@@ -258,7 +258,7 @@ func TestSeccompNativeArch(t *testing.T) {
 func TestSeccompGVisorGap(t *testing.T) {
 	for _, oci := range []bool{false, true} {
 		cfg := cfgFor(t, "restricted")
-		cfg.Backend, cfg.RunscOCISeccomp = BackendGVisor, oci
+		cfg.Runtime, cfg.RunscOCISeccomp = profiles.RuntimeGVisor, oci
 		_, rep, err := Harden(baseSpec(), cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -53,7 +53,7 @@ func HardenUpdate(r *specs.LinuxResources, cur Running, cfg Config) (*specs.Linu
 	}
 
 	out := deepCopy(r)
-	rep := &Report{Profile: prof.Name, Backend: cfg.Backend, Changes: []Change{}}
+	rep := &Report{Profile: prof.Name, Runtime: cfg.Runtime, Changes: []Change{}}
 	if out.Pids == nil || out.Pids.Limit == nil {
 		return out, rep, nil
 	}

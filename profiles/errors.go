@@ -3,7 +3,7 @@ package profiles
 import (
 	"errors"
 
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 )
 
 // Sentinel errors. Test with errors.Is.

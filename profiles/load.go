@@ -17,7 +17,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 )
 
 //go:embed builtin/*.toml

@@ -23,9 +23,9 @@ type Profile struct {
 	// Built-in: baseline 10, restricted 20, strict 30. A profile that
 	// extends another takes its base's rank unless it sets its own.
 	Rank int `toml:"rank"`
-	// Runtime is the backend this profile prefers: "runc" or "gvisor"
+	// Runtime is the runtime this profile prefers: "runc" or "gvisor"
 	// (empty: the policy's routes and default decide).
-	Runtime string `toml:"runtime"`
+	Runtime Runtime `toml:"runtime"`
 
 	Capabilities Capabilities `toml:"capabilities"`
 	Rootfs       Rootfs       `toml:"rootfs"`

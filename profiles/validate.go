@@ -14,13 +14,7 @@ import (
 	"github.com/moby/sys/capability"
 	seccomp "github.com/seccomp/libseccomp-golang"
 
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
-)
-
-// Runtimes a profile may prefer.
-const (
-	RuntimeRunc   = "runc"
-	RuntimeGVisor = "gvisor"
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 )
 
 // SeccompBaseDefault is containerd's default filter, generated for the
@@ -107,7 +101,7 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 	switch p.Runtime {
 	case "", RuntimeRunc, RuntimeGVisor:
 	default:
-		v.addf("runtime", p.Runtime, "runtime %q is not one of \"\", %q, %q", p.Runtime, RuntimeRunc, RuntimeGVisor)
+		v.addf("runtime", string(p.Runtime), "runtime %q is not one of \"\", %q, %q", p.Runtime, RuntimeRunc, RuntimeGVisor)
 	}
 
 	seen := map[string]bool{}

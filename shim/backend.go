@@ -6,12 +6,12 @@ import (
 
 	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/hostprobe"
-	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // runcBinary returns the policy's runc binary and root.
 func runcBinary(np *nodePolicy) (string, string, error) {
-	rt, path, err := hostfacts.RuntimeConfig(np.pol, policy.RuntimeRunc)
+	rt, path, err := hostfacts.RuntimeConfig(np.pol, profiles.RuntimeRunc)
 	if err != nil {
 		return "", "", err
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // Create hardens the bundle, then has the stock service create the
-// container with the backend the policy chose. Every check runs before
+// container with the runtime the policy chose. Every check runs before
 // anything is staged, written or created, so a refused Create leaves the
 // bundle as containerd wrote it and nothing behind. The host paths the
 // spec mounts are pinned (pin.go) right before the bundle files are
@@ -174,7 +174,7 @@ func (p *plan) log(ctx context.Context) {
 	l := log.G(ctx).WithFields(log.Fields{
 		"id":      rep.ContainerID,
 		"profile": rep.Profile,
-		"backend": rep.Runtime,
+		"runtime": rep.Runtime,
 		"changes": len(rep.Changes),
 		"mode":    rep.Mode,
 	})

@@ -42,7 +42,7 @@
 //   - Service.Update (update.go): the pids limit may go down, never up or
 //     away.
 //
-// # Backends
+// # Runtimes
 //
 // runc: options.BinaryName is the policy's runc (absolute, or looked up in
 // the shim's PATH), checked by hostprobe.GateRunc (cached by binary
@@ -58,7 +58,7 @@
 // would hold go-runc's pipe), gives a pod's app container a waiter process
 // whose exit is the container's (runsc's pid file names the pod's sandbox
 // process), and words a kill of a stopped container as runc does. One
-// backend per pod: a CRI sandbox's report records it and the pod's
+// runtime per pod: a CRI sandbox's report records it and the pod's
 // containers must agree. `delete` (Manager.Stop, after a shim died) reads
 // the binary and root the stock code recorded in the bundle (files
 // "runtime", options.json), so it reaches the runtime the container ran on.

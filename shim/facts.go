@@ -10,6 +10,7 @@ import (
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // Facts. A Create is decided by decide.Decide from facts the shim gathers:
@@ -123,7 +124,7 @@ func (s *Service) hostFacts(ctx context.Context, pol *policy.Policy, spec *specs
 	var w hostfacts.Wrapper
 	w.Path, w.Err = s.wrapper()
 	h := decide.Host{AppArmor: s.appArmor(), RunDir: s.runDir, Runtimes: hostfacts.Runtimes(pol, s.runDir, w, true)}
-	if rc := h.Runtimes[policy.RuntimeRunc]; rc.Err == nil {
+	if rc := h.Runtimes[profiles.RuntimeRunc]; rc.Err == nil {
 		h.RuncGate = s.gate(ctx, rc.Binary)
 	}
 	h.HostNamespaces, h.HostNamespacesErr = hostfacts.HostNamespaces(spec, "/proc")

@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 
 	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
-// readSandbox reads the backend a pod's sandbox runs on from the
+// readSandbox reads the runtime a pod's sandbox runs on from the
 // sandbox's report, and its cgroups path from its (hardened) spec, in the
 // sibling bundle directory (containerd keeps a namespace's bundles side by
 // side).
-func readSandbox(bundle, sandboxID string) (backend, cgroupsPath string, err error) {
+func readSandbox(bundle, sandboxID string) (runtime profiles.Runtime, cgroupsPath string, err error) {
 	dir := filepath.Join(filepath.Dir(bundle), sandboxID)
 	path := filepath.Join(dir, reportFile)
 	var r decide.Report

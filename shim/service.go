@@ -55,7 +55,7 @@ type Service struct {
 type ctrState struct {
 	mu     sync.Mutex // serialises Updates
 	bundle string
-	mode   string
+	mode   policy.Mode
 	cfg    hardening.Config
 	// spec is the container's hardened spec (in audit mode: what enforce
 	// would have run; the original when even that was refused).

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 	"github.com/hardened-dev/hardened/shim/leakcheck"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
@@ -76,7 +77,7 @@ func (s *Service) checkInit(ctx context.Context, id string) error {
 	}
 	l := log.G(ctx).WithFields(log.Fields{"id": id, "pid": st.Pid})
 	if isGVisorBundle(st.Bundle) {
-		l.WithField("backend", policy.RuntimeGVisor).Info("hardened: start check skipped (gvisor: the pid is runsc's, the application runs in the Sentry)")
+		l.WithField("runtime", profiles.RuntimeGVisor).Info("hardened: start check skipped (gvisor: the pid is runsc's, the application runs in the Sentry)")
 		return nil
 	}
 	audit, want := s.startExpect(id, st.Bundle, l)
@@ -183,7 +184,7 @@ func (s *Service) killInit(ctx context.Context, l *log.Entry, id string, proc *l
 
 // isGVisorBundle reports whether the runc shim code runs the bundle's
 // container with the runsc wrapper (the binary it recorded at Create).
-// The stock record is what runs: hardening-state.json's backend is, in
+// The stock record is what runs: hardening-state.json's runtime is, in
 // audit mode, the one enforce mode would have used.
 func isGVisorBundle(bundle string) bool {
 	bin, err := runc.ReadRuntime(bundle)

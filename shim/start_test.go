@@ -97,7 +97,7 @@ func startChild(t *testing.T, extra ...*os.File) (*exec.Cmd, chan struct{}) {
 }
 
 type startCase struct {
-	mode    string
+	mode    policy.Mode
 	binary  string // the runtime the stock code recorded
 	root    string // the spec's root.path
 	leak    bool

@@ -19,6 +19,7 @@ import (
 	"github.com/hardened-dev/hardened/internal/hostprobe"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/internal/resolve"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // cmdExplain decides a spec the way the shim's Create does (package
@@ -81,7 +82,7 @@ func parseExplain(args []string) (*explainOptions, error) {
 	fs.StringVar(&o.containerID, "container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
 	fs.StringVar(&o.namespace, "namespace", "default", "the containerd namespace (staging paths)")
 	fs.StringVar(&o.runDir, "run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
-	fs.StringVar(&o.sandboxRuntime, "sandbox-runtime", "", "the backend the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
+	fs.StringVar(&o.sandboxRuntime, "sandbox-runtime", "", "the runtime the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
 	fs.StringVar(&o.sandboxCgroups, "sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
 	fs.Var(o.annotations, "annotation", "a spec annotation k=v (repeatable)")
 	fs.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
@@ -130,7 +131,7 @@ func (o *explainOptions) facts(spec *specs.Spec) (decide.Facts, []string, error)
 	f := decide.Facts{
 		ID: id, Namespace: o.namespace, Spec: spec,
 		Containerd: decide.Containerd{Asked: true, Labels: o.labels, ImageLabels: o.imageLabels},
-		Sandbox:    decide.Sandbox{Runtime: o.sandboxRuntime, CgroupsPath: o.sandboxCgroups},
+		Sandbox:    decide.Sandbox{Runtime: profiles.Runtime(o.sandboxRuntime), CgroupsPath: o.sandboxCgroups},
 	}
 	if o.sandboxRuntime == "" {
 		f.Sandbox.Err = errors.New("the spec joins a pod: pass --sandbox-runtime (and --sandbox-cgroups-path) as the pod's sandbox recorded them")
@@ -182,7 +183,7 @@ func hostFacts(pol *policy.Policy, spec *specs.Spec, runDir string, appArmor boo
 	var w hostfacts.Wrapper
 	w.Path, w.Err = hostfacts.LocateRunscWrapper()
 	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: hostfacts.Runtimes(pol, runDir, w, false)}
-	if rc := h.Runtimes[policy.RuntimeRunc]; rc.Err == nil {
+	if rc := h.Runtimes[profiles.RuntimeRunc]; rc.Err == nil {
 		_, h.RuncGate = hostprobe.GateRunc(context.Background(), rc.Binary, "")
 	}
 	h.HostNamespaces, h.HostNamespacesErr = hostfacts.HostNamespaces(spec, "/proc")
@@ -192,11 +193,11 @@ func hostFacts(pol *policy.Policy, spec *specs.Spec, runDir string, appArmor boo
 // offlineHost assumes every runtime of the policy is installed where it
 // says and passes the gate.
 func offlineHost(pol *policy.Policy, runDir string, appArmor bool) (decide.Host, []string) {
-	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: map[string]decide.Runtime{}}
+	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: map[profiles.Runtime]decide.Runtime{}}
 	for _, name := range pol.RuntimeNames() {
 		rt := pol.Runtimes[name]
 		bin := rt.Path
-		if name == policy.RuntimeGVisor {
+		if name == profiles.RuntimeGVisor {
 			bin = "(the runsc wrapper for " + rt.Path + ")"
 		}
 		h.Runtimes[name] = decide.Runtime{Binary: bin, Root: rt.Root}
@@ -209,7 +210,7 @@ func offlineHost(pol *policy.Policy, runDir string, appArmor bool) (decide.Host,
 // reportFile. orig is the spec as containerd wrote it.
 func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, reportFile string, stdout, stderr io.Writer) error {
 	rep := plan.Report
-	fmt.Fprintf(stderr, "profile %s (%s), backend %s (%s), mode %s, %d changes\n",
+	fmt.Fprintf(stderr, "profile %s (%s), runtime %s (%s), mode %s, %d changes\n",
 		rep.Profile, rep.ProfileSource, rep.Runtime, rep.RuntimeSource, rep.Mode, len(rep.Changes))
 	for _, n := range append(rep.Notes, notes...) {
 		fmt.Fprintf(stderr, "note: %s\n", n)

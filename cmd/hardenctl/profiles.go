@@ -68,7 +68,7 @@ func cmdProfiles(args []string, stdout io.Writer) error {
 // (Long on purpose: one block per concern in the order `profiles show`
 // prints them, each a few lines; helpers printing one line each would
 // scatter the output's order over the file.)
-func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
+func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime profiles.Runtime) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	title := fmt.Sprintf("%s (rank %d", p.Name, p.Rank)
 	if p.Extends != "" {
@@ -216,10 +216,10 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime string) {
 	row(tw, "process", strings.Join(proc, "; "), "process.user, process.rlimits, exec")
 
 	runtime := "chosen by the policy's routes and annotations (runc by default)"
-	if p.Runtime == "gvisor" {
+	if p.Runtime == profiles.RuntimeGVisor {
 		runtime = "gVisor (runsc)"
-		if strictRuntime != "" && strictRuntime != "gvisor" {
-			runtime += ", but this node's policy sets strict_runtime = " + strictRuntime
+		if strictRuntime != "" && strictRuntime != profiles.RuntimeGVisor {
+			runtime += ", but this node's policy sets strict_runtime = " + string(strictRuntime)
 		}
 	}
 	row(tw, "runtime", runtime, "")

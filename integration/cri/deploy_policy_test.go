@@ -28,7 +28,7 @@ func TestDeployPoliciesParse(t *testing.T) {
 		if err := p.Check(profiles.Builtin()); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !p.UsesRuntime(policy.RuntimeGVisor) {
+		if !p.UsesRuntime(profiles.RuntimeGVisor) {
 			t.Errorf("%s: no route or profile sends pods to gVisor", name)
 		}
 		if p.Mode != policy.ModeEnforce {

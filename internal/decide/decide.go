@@ -1,7 +1,7 @@
 // Package decide is the Create decision: from everything the shim gathers
 // about a container (its spec, the request's options, what containerd
 // recorded, the node policy and profiles, the pod's sandbox, facts about
-// the host), which profile and backend it gets, the spec the runtime runs,
+// the host), which profile and runtime it gets, the spec the runtime runs,
 // the bundle files, the runc options, the host paths to pin, or the one
 // reason it is refused. It does no I/O: the shim gathers the facts and
 // carries the plan out, and `hardenctl explain` gathers the same facts
@@ -66,11 +66,12 @@ type Policy struct {
 	Err        error
 }
 
-// Sandbox is what the pod's sandbox recorded: the backend it runs on and
+// Sandbox is what the pod's sandbox recorded: the runtime it runs on and
 // its cgroups path, or why that could not be read.
 type Sandbox struct {
-	Runtime, CgroupsPath string
-	Err                  error
+	Runtime     profiles.Runtime
+	CgroupsPath string
+	Err         error
 }
 
 // Host are facts about the node.
@@ -83,14 +84,14 @@ type Host struct {
 	HostNamespaces    []string
 	HostNamespacesErr error
 	// Runtimes are the policy's runtimes as prepared on this host, by name.
-	Runtimes map[string]Runtime
+	Runtimes map[profiles.Runtime]Runtime
 	// RuncGate is the verdict on the runc binary (nil: no known escape).
 	RuncGate error
 	// RunDir is the shim's node-wide directory (staging paths).
 	RunDir string
 }
 
-// Runtime is one backend as the runc shim code runs it.
+// Runtime is one runtime as the runc shim code runs it.
 type Runtime struct {
 	// Binary is runc's path, or the runsc wrapper's; Root the runtime's
 	// state root ("" for the stock default).
@@ -101,7 +102,7 @@ type Runtime struct {
 // Plan is a decided Create.
 type Plan struct {
 	Report *Report
-	Mode   string
+	Mode   policy.Mode
 	// Config is the engine's configuration for this container (Exec and
 	// Update harden with it); its Profile is nil when audit mode found no
 	// profile to apply.
@@ -190,7 +191,7 @@ func (d *decision) refuse(format string, args ...any) error {
 
 func (d *decision) run(sandboxID string) (*Plan, error) {
 	f, rep, id := d.facts, d.rep, d.facts.ID
-	dec, use, err := d.profileAndBackend(sandboxID)
+	dec, use, err := d.profileAndRuntime(sandboxID)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +199,7 @@ func (d *decision) run(sandboxID string) (*Plan, error) {
 	if rt.Err != nil || rt.Binary == "" {
 		return nil, Refusedf("container %s: %v", id, errOr(rt.Err, fmt.Sprintf("runtime %q is not prepared", use)))
 	}
-	if use == policy.RuntimeRunc && f.Host.RuncGate != nil {
+	if use == profiles.RuntimeRunc && f.Host.RuncGate != nil {
 		if err := d.refuse("container %s: runc %s refused: %v", id, rt.Binary, f.Host.RuncGate); err != nil {
 			return nil, err
 		}
@@ -211,7 +212,7 @@ func (d *decision) run(sandboxID string) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if use == policy.RuntimeGVisor {
+	if use == profiles.RuntimeGVisor {
 		rep.Notes = append(rep.Notes, "gvisor: runsc runs with --oci-seccomp, so the spec's seccomp filter applies inside the sandbox")
 		rep.Notes = append(rep.Notes, GVisorStartNote)
 	}
@@ -227,10 +228,10 @@ const GVisorStartNote = "gvisor: no start-time descriptor check (the shim sees r
 	"the application runs inside the Sentry, whose file table and root are its own: a host descriptor of runsc's is not one of the application's, " +
 	"and the Sentry reaches host files only through its gofer, confined to the container's root"
 
-// profileAndBackend resolves the profile and backend, holds the backend to
+// profileAndRuntime resolves the profile and runtime, holds the runtime to
 // the pod's and judges host namespace joins. dec is nil when audit mode
-// found no profile; use is the backend the container runs on.
-func (d *decision) profileAndBackend(sandboxID string) (*resolve.Decision, string, error) {
+// found no profile; use is the runtime the container runs on.
+func (d *decision) profileAndRuntime(sandboxID string) (*resolve.Decision, profiles.Runtime, error) {
 	f, rep, id := d.facts, d.rep, d.facts.ID
 	dec, err := resolve.Resolve(d.pol, f.Policy.Profiles, resolve.Inputs{
 		Annotations: f.Spec.Annotations,
@@ -243,7 +244,7 @@ func (d *decision) profileAndBackend(sandboxID string) (*resolve.Decision, strin
 		}
 		dec = nil
 	}
-	want := policy.RuntimeRunc
+	want := profiles.RuntimeRunc
 	if dec != nil {
 		rep.Profile, rep.ProfileSource = dec.Profile.Name, dec.ProfileSource
 		rep.RuntimeSource = dec.RuntimeSource
@@ -251,11 +252,11 @@ func (d *decision) profileAndBackend(sandboxID string) (*resolve.Decision, strin
 		want = dec.Runtime
 	}
 	use := want
-	if d.audit && want != policy.RuntimeRunc {
-		use = policy.RuntimeRunc
+	if d.audit && want != profiles.RuntimeRunc {
+		use = profiles.RuntimeRunc
 		rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: enforce would run this container on %s (%s); it runs on runc", want, dec.RuntimeSource))
 	}
-	// One backend per pod: the sandbox decided it and recorded it; a
+	// One runtime per pod: the sandbox decided it and recorded it; a
 	// container that would run elsewhere cannot join the pod.
 	if sandboxID != "" {
 		sb := f.Sandbox
@@ -268,7 +269,7 @@ func (d *decision) profileAndBackend(sandboxID string) (*resolve.Decision, strin
 			if err := d.refuse("pod sandbox %s runs on %s; container %s would run on %s (%s)", sandboxID, sb.Runtime, id, use, rep.RuntimeSource); err != nil {
 				return nil, "", err
 			}
-			rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: runs on %s, the backend of pod sandbox %s", sb.Runtime, sandboxID))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: runs on %s, the runtime of pod sandbox %s", sb.Runtime, sandboxID))
 			use = sb.Runtime
 		}
 	}
@@ -289,7 +290,7 @@ func (d *decision) profileAndBackend(sandboxID string) (*resolve.Decision, strin
 }
 
 // harden runs the engine on the spec and plans the pins.
-func (d *decision) harden(p *Plan, dec *resolve.Decision, use, sandboxID string) error {
+func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, sandboxID string) error {
 	f, rep, id := d.facts, d.rep, d.facts.ID
 	want := dec.Runtime
 	p.Config = hardening.Config{
@@ -301,8 +302,8 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use, sandboxID string)
 		ContainerID:  id,
 		// An app container's cgroup sits next to its sandbox's.
 		SandboxCgroupsPath: f.Sandbox.CgroupsPath,
-		// In audit mode, report what enforce would do on its backend.
-		Backend: want,
+		// In audit mode, report what enforce would do on its runtime.
+		Runtime: want,
 		// The runsc wrapper always passes --oci-seccomp.
 		RunscOCISeccomp: true,
 	}
@@ -310,16 +311,16 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use, sandboxID string)
 		p.Config.SandboxCgroupsPath = ""
 	}
 	if !d.audit {
-		p.Config.Backend = use
+		p.Config.Runtime = use
 	}
 	out, hrep, err := hardening.Harden(f.Spec, p.Config)
 	if err != nil {
-		return d.refuse("container %s refused by profile %s (%s; runtime %s from %s; policy %s): %v", id, dec.Profile.Name, dec.ProfileSource, p.Config.Backend, dec.RuntimeSource, f.Policy.Source, err)
+		return d.refuse("container %s refused by profile %s (%s; runtime %s from %s; policy %s): %v", id, dec.Profile.Name, dec.ProfileSource, p.Config.Runtime, dec.RuntimeSource, f.Policy.Source, err)
 	}
 	p.Hardened = out
 	rep.Changes = append(rep.Changes, hrep.Changes...)
 	rep.NotEnforced = hrep.NotEnforced
-	if !d.audit && p.Config.Host.AppArmor && use == policy.RuntimeRunc {
+	if !d.audit && p.Config.Host.AppArmor && use == profiles.RuntimeRunc {
 		if name := out.Process.ApparmorProfile; name != "" && name != "unconfined" {
 			p.AppArmorProfile = name
 		}
@@ -336,7 +337,7 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use, sandboxID string)
 
 // planPins sets the plan's pins for the hardened spec: in enforce mode the
 // spec to write becomes the staged one. The report lists the pinned paths.
-func (d *decision) planPins(p *Plan, hardened *specs.Spec, use string) error {
+func (d *decision) planPins(p *Plan, hardened *specs.Spec, use profiles.Runtime) error {
 	pp, _ := planPins(hardened, "")
 	if len(pp.Items) == 0 {
 		return nil

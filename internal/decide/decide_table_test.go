@@ -49,9 +49,9 @@ func facts(t testing.TB, spec string, pol *policy.Policy) Facts {
 		ID: "example", Namespace: "default", Spec: readSpec(t, spec),
 		Containerd: Containerd{Asked: true},
 		Policy:     Policy{Policy: pol, Profiles: profiles.Builtin(), Source: "test"},
-		Host: Host{RunDir: "/run/h", Runtimes: map[string]Runtime{
-			policy.RuntimeRunc:   {Binary: "/usr/bin/runc"},
-			policy.RuntimeGVisor: {Binary: "/run/h/runsc/k/hardened-runsc", Root: "/run/containerd/runsc"},
+		Host: Host{RunDir: "/run/h", Runtimes: map[profiles.Runtime]Runtime{
+			profiles.RuntimeRunc:   {Binary: "/usr/bin/runc"},
+			profiles.RuntimeGVisor: {Binary: "/run/h/runsc/k/hardened-runsc", Root: "/run/containerd/runsc"},
 		}},
 	}
 }
@@ -139,7 +139,7 @@ func TestDecideTable(t *testing.T) {
 			}
 		}},
 		{name: "runtime not installed", pol: enforce, edit: func(f *Facts) {
-			f.Host.Runtimes[policy.RuntimeGVisor] = Runtime{Err: errors.New("the runsc wrapper hardened-runsc is not installed")}
+			f.Host.Runtimes[profiles.RuntimeGVisor] = Runtime{Err: errors.New("the runsc wrapper hardened-runsc is not installed")}
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
 		}, kind: errdefs.ErrFailedPrecondition, names: []string{"not installed"}},
 		{name: "host namespace by inode", pol: enforce, edit: func(f *Facts) {
@@ -270,9 +270,9 @@ func FuzzDecide(f *testing.F) {
 		}
 		fx := Facts{ID: "example", Namespace: "default", Spec: &s, Containerd: Containerd{Asked: true},
 			Policy:  Policy{Policy: pol, Profiles: profiles.Builtin(), Source: "fuzz"},
-			Sandbox: Sandbox{Runtime: sandbox},
-			Host: Host{RunDir: "/run/h", Runtimes: map[string]Runtime{
-				policy.RuntimeRunc: {Binary: "/usr/bin/runc"}, policy.RuntimeGVisor: {Binary: "/w"}}}}
+			Sandbox: Sandbox{Runtime: profiles.Runtime(sandbox)},
+			Host: Host{RunDir: "/run/h", Runtimes: map[profiles.Runtime]Runtime{
+				profiles.RuntimeRunc: {Binary: "/usr/bin/runc"}, profiles.RuntimeGVisor: {Binary: "/w"}}}}
 		decideProperties(t, fx)
 	})
 }

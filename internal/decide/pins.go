@@ -10,7 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hardened-dev/hardened/hardening"
-	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // Mount sources pinned. runc opens a bind mount's source by path, as root,
@@ -75,8 +75,8 @@ func isBindMount(m specs.Mount) bool {
 // by `runsc start` (Container.startImpl -> createGoferProcess, then reads
 // the mounts file). Checked in gvisor.dev/gvisor@v0.0.0-20260905035102-
 // 160fafc42237. runc mounts everything in `runc create`.
-func holdUntilStart(backend string, s *specs.Spec) bool {
-	return backend == policy.RuntimeGVisor && s.Annotations[AnnContainerType] == ContainerTypeContainer
+func holdUntilStart(runtime profiles.Runtime, s *specs.Spec) bool {
+	return runtime == profiles.RuntimeGVisor && s.Annotations[AnnContainerType] == ContainerTypeContainer
 }
 
 // StagingDir is the staging directory of container id in namespace ns.

@@ -20,7 +20,7 @@ const (
 var IdentifierRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
 
 // PodMember returns the sandbox id when the container joins a CRI pod's
-// sandbox, "" when it decides its own backend (a pod sandbox, or a
+// sandbox, "" when it decides its own runtime (a pod sandbox, or a
 // standalone container).
 func PodMember(id string, annotations map[string]string) (string, error) {
 	sandboxID := annotations[AnnSandboxID]
@@ -50,7 +50,7 @@ type CRIRecord struct {
 // recorded (which they cannot), and returns the first disagreement, or "".
 // An app container that claims another pod's sandbox would be put into
 // that pod's shim and, on gVisor, into its sandbox; one that claims to be a
-// sandbox would choose its own backend, leaving its pod's gVisor.
+// sandbox would choose its own runtime, leaving its pod's gVisor.
 func criIdentityProblem(id string, ann map[string]string, rec CRIRecord) string {
 	switch rec.Kind {
 	case "":

@@ -2,23 +2,24 @@ package decide
 
 import (
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/profiles"
 )
 
 // Report is hardening-report.json: what was decided for one container and
-// what it changed. It is also the pod's record of its backend: a CRI
+// what it changed. It is also the pod's record of its runtime: a CRI
 // sandbox's report is read by the pod's later containers.
 type Report struct {
 	ContainerID string `json:"containerID"`
 	// Profile and ProfileSource: the profile applied and why it was chosen.
 	Profile       string `json:"profile"`
 	ProfileSource string `json:"profileSource,omitempty"`
-	// Runtime is the backend the container runs on ("runc" or "gvisor");
+	// Runtime is the runtime the container runs on ("runc" or "gvisor");
 	// RuntimeSource says why.
-	Runtime       string `json:"runtime"`
-	RuntimeSource string `json:"runtimeSource,omitempty"`
+	Runtime       profiles.Runtime `json:"runtime"`
+	RuntimeSource string           `json:"runtimeSource,omitempty"`
 	// Mode is the policy mode: "enforce" or "audit".
-	Mode string `json:"mode"`
+	Mode policy.Mode `json:"mode"`
 	// Policy names the node policy used (its file, or "built-in default").
 	Policy string `json:"policy"`
 	// Binary is the OCI binary the runc shim code runs (runc, or the runsc
@@ -51,12 +52,14 @@ type PinnedSource struct {
 // State is hardening-state.json: enough to harden an exec the same way
 // after the shim lost its in-memory record of the container.
 type State struct {
-	Mode         string            `json:"mode"`
-	Profile      *profiles.Profile `json:"profile"`
-	AppArmorMode string            `json:"appArmorMode"`
-	AllowedHooks []string          `json:"allowedHooks,omitempty"`
-	Backend      string            `json:"backend"`
-	HostAppArmor bool              `json:"hostAppArmor"`
+	Mode         policy.Mode           `json:"mode"`
+	Profile      *profiles.Profile     `json:"profile"`
+	AppArmorMode profiles.AppArmorMode `json:"appArmorMode"`
+	AllowedHooks []string              `json:"allowedHooks,omitempty"`
+	// Runtime keeps the key "backend" that shims before the word was
+	// settled wrote.
+	Runtime      profiles.Runtime `json:"backend"`
+	HostAppArmor bool             `json:"hostAppArmor"`
 }
 
 // Config is the engine configuration the state stands for.
@@ -66,20 +69,20 @@ func (st *State) Config() hardening.Config {
 		Host:         hardening.Host{AppArmor: st.HostAppArmor},
 		AppArmorMode: st.AppArmorMode,
 		AllowedHooks: st.AllowedHooks,
-		Backend:      st.Backend,
+		Runtime:      st.Runtime,
 		// The runsc wrapper always passes --oci-seccomp.
 		RunscOCISeccomp: true,
 	}
 }
 
 // StateOf is the state of a container decided with cfg in mode.
-func StateOf(mode string, cfg hardening.Config) *State {
+func StateOf(mode policy.Mode, cfg hardening.Config) *State {
 	return &State{
 		Mode:         mode,
 		Profile:      cfg.Profile,
 		AppArmorMode: cfg.AppArmorMode,
 		AllowedHooks: cfg.AllowedHooks,
-		Backend:      cfg.Backend,
+		Runtime:      cfg.Runtime,
 		HostAppArmor: cfg.Host.AppArmor,
 	}
 }

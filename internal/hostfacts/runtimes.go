@@ -15,6 +15,7 @@ import (
 
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
 )
 
@@ -54,24 +55,24 @@ type Wrapper struct {
 // gVisor runtime's wrapper directory under runDir is created if missing
 // (the shim, at Create); without, only its path is computed (hardenctl
 // explain).
-func Runtimes(pol *policy.Policy, runDir string, wrapper Wrapper, install bool) map[string]decide.Runtime {
-	out := make(map[string]decide.Runtime, len(pol.Runtimes))
+func Runtimes(pol *policy.Policy, runDir string, wrapper Wrapper, install bool) map[profiles.Runtime]decide.Runtime {
+	out := make(map[profiles.Runtime]decide.Runtime, len(pol.Runtimes))
 	for _, name := range pol.RuntimeNames() {
 		out[name] = prepare(pol, name, runDir, wrapper, install)
 	}
 	return out
 }
 
-// prepare resolves the backend name to what the runc shim code runs.
-func prepare(pol *policy.Policy, name, runDir string, wrapper Wrapper, install bool) decide.Runtime {
+// prepare resolves the runtime name to what the runc shim code runs.
+func prepare(pol *policy.Policy, name profiles.Runtime, runDir string, wrapper Wrapper, install bool) decide.Runtime {
 	rt, path, err := RuntimeConfig(pol, name)
 	if err != nil {
 		return decide.Runtime{Err: err}
 	}
 	switch name {
-	case policy.RuntimeRunc:
+	case profiles.RuntimeRunc:
 		return decide.Runtime{Binary: path, Root: rt.Root}
-	case policy.RuntimeGVisor:
+	case profiles.RuntimeGVisor:
 		if wrapper.Err != nil {
 			return decide.Runtime{Err: wrapper.Err}
 		}
@@ -89,16 +90,16 @@ func prepare(pol *policy.Policy, name, runDir string, wrapper Wrapper, install b
 		}
 		return decide.Runtime{Binary: link, Root: root}
 	default:
-		return decide.Runtime{Err: fmt.Errorf("unknown runtime %q (want %s or %s): %w", name, policy.RuntimeRunc, policy.RuntimeGVisor, errdefs.ErrFailedPrecondition)}
+		return decide.Runtime{Err: fmt.Errorf("unknown runtime %q (want %s or %s): %w", name, profiles.RuntimeRunc, profiles.RuntimeGVisor, errdefs.ErrFailedPrecondition)}
 	}
 }
 
 // RuntimeConfig returns the policy's runtime name with its binary's
 // absolute path.
-func RuntimeConfig(pol *policy.Policy, name string) (policy.Runtime, string, error) {
+func RuntimeConfig(pol *policy.Policy, name profiles.Runtime) (policy.Runtime, string, error) {
 	rt, ok := pol.Runtimes[name]
 	if !ok {
-		return rt, "", fmt.Errorf("the node policy defines no runtime %q (has: %s): %w", name, strings.Join(pol.RuntimeNames(), ", "), errdefs.ErrFailedPrecondition)
+		return rt, "", fmt.Errorf("the node policy defines no runtime %q (has: %s): %w", name, pol.RuntimeList(), errdefs.ErrFailedPrecondition)
 	}
 	path, err := LookPath(rt.Path)
 	if err != nil {

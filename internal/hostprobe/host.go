@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/profiles"
 )
 
 // Host is what this machine offers the shim. Every field is plain data the
@@ -71,7 +72,7 @@ func Probe(ctx context.Context, p *policy.Policy) *Host {
 		p = policy.Default()
 	}
 	h := prober{root: "/", statfs: realStatfs}.facts()
-	if rt, ok := p.Runtimes[policy.RuntimeRunc]; ok {
+	if rt, ok := p.Runtimes[profiles.RuntimeRunc]; ok {
 		h.Runc, h.RuncErr = ProbeRunc(ctx, rt.Path)
 		if h.RuncErr == nil {
 			h.RuncErr = CheckRunc(*h.Runc.Semver)
@@ -79,7 +80,7 @@ func Probe(ctx context.Context, p *policy.Policy) *Host {
 	} else {
 		h.RuncErr = fmt.Errorf("%w: the policy configures no runc runtime", ErrProbe)
 	}
-	if rt, ok := p.Runtimes[policy.RuntimeGVisor]; ok {
+	if rt, ok := p.Runtimes[profiles.RuntimeGVisor]; ok {
 		h.Runsc, h.RunscErr = ProbeRunsc(ctx, rt.Path)
 	}
 	return h
@@ -191,13 +192,13 @@ func (h *Host) Problems(p *policy.Policy) []string {
 	if !h.Seccomp {
 		out = append(out, "the kernel has no seccomp filter support: no syscall filter can be enforced")
 	}
-	if p.AppArmor == policy.AppArmorRequired && !h.AppArmor {
-		out = append(out, fmt.Sprintf("policy apparmor = %q, but AppArmor is not enabled on this host: every container will be refused", policy.AppArmorRequired))
+	if p.AppArmor == profiles.AppArmorRequired && !h.AppArmor {
+		out = append(out, fmt.Sprintf("policy apparmor = %q, but AppArmor is not enabled on this host: every container will be refused", profiles.AppArmorRequired))
 	}
 	if !h.PidsController {
 		out = append(out, fmt.Sprintf("no pids cgroup controller (cgroup v%d): pids limits cannot be enforced", h.CgroupVersion))
 	}
-	if _, configured := p.Runtimes[policy.RuntimeGVisor]; configured && p.UsesRuntime(policy.RuntimeGVisor) {
+	if _, configured := p.Runtimes[profiles.RuntimeGVisor]; configured && p.UsesRuntime(profiles.RuntimeGVisor) {
 		if why := gvisorUsers(p); h.RunscErr != nil {
 			out = append(out, fmt.Sprintf("runsc: %v (the policy sends workloads to gvisor: %s)", h.RunscErr, why))
 		} else if h.Runsc == nil {
@@ -209,11 +210,11 @@ func (h *Host) Problems(p *policy.Policy) []string {
 
 func gvisorUsers(p *policy.Policy) string {
 	var why []string
-	if p.StrictRuntime == policy.RuntimeGVisor {
+	if p.StrictRuntime == profiles.RuntimeGVisor {
 		why = append(why, "strict_runtime")
 	}
 	for i, r := range p.Routes {
-		if r.Runtime == policy.RuntimeGVisor {
+		if r.Runtime == profiles.RuntimeGVisor {
 			why = append(why, fmt.Sprintf("route #%d", i+1))
 		}
 	}

@@ -3,7 +3,7 @@ package policy
 import (
 	"errors"
 
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 )
 
 // ErrInvalidPolicy is wrapped by every error of this package: the policy

@@ -32,7 +32,7 @@ func FuzzParsePolicy(f *testing.F) {
 		if err := p.validate(); err != nil {
 			t.Fatalf("accepted an invalid policy: %v", err)
 		}
-		if _, ok := p.Runtimes[RuntimeRunc]; !ok {
+		if _, ok := p.Runtimes[profiles.RuntimeRunc]; !ok {
 			t.Fatal("accepted a policy without runc")
 		}
 		if err := p.Check(set); err != nil && !errors.Is(err, ErrInvalidPolicy) {

@@ -11,7 +11,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 	"github.com/hardened-dev/hardened/profiles"
 )
 
@@ -66,10 +66,10 @@ func Parse(data []byte, source string) (*Policy, error) {
 func (p *Policy) Source() string { return p.source }
 
 // UsesRuntime reports whether the policy can send a workload to the named
-// runtime without an annotation asking for it: runc (the default backend),
+// runtime without an annotation asking for it: runc (the default runtime),
 // the strict_runtime (for profiles that prefer gVisor), or a route's.
-func (p *Policy) UsesRuntime(name string) bool {
-	if name == RuntimeRunc || name == p.StrictRuntime {
+func (p *Policy) UsesRuntime(name profiles.Runtime) bool {
+	if name == profiles.RuntimeRunc || name == p.StrictRuntime {
 		return true
 	}
 	for _, r := range p.Routes {
@@ -81,8 +81,8 @@ func (p *Policy) UsesRuntime(name string) bool {
 }
 
 // RuntimeNames returns the configured runtimes' names, sorted.
-func (p *Policy) RuntimeNames() []string {
-	names := make([]string, 0, len(p.Runtimes))
+func (p *Policy) RuntimeNames() []profiles.Runtime {
+	names := make([]profiles.Runtime, 0, len(p.Runtimes))
 	for n := range p.Runtimes {
 		names = append(names, n)
 	}
@@ -122,13 +122,13 @@ func (p *Policy) validate() error {
 	switch p.Mode {
 	case ModeEnforce, ModeAudit:
 	default:
-		c.addf("mode", p.Mode, "mode %q is not one of %q, %q", p.Mode, ModeEnforce, ModeAudit)
+		c.addf("mode", string(p.Mode), "mode %q is not one of %q, %q", p.Mode, ModeEnforce, ModeAudit)
 	}
 	switch p.AppArmor {
-	case AppArmorIfAvailable, AppArmorRequired, AppArmorOff:
+	case profiles.AppArmorIfAvailable, profiles.AppArmorRequired, profiles.AppArmorOff:
 	default:
-		c.addf("apparmor", p.AppArmor, "apparmor %q is not one of %q, %q, %q",
-			p.AppArmor, AppArmorIfAvailable, AppArmorRequired, AppArmorOff)
+		c.addf("apparmor", string(p.AppArmor), "apparmor %q is not one of %q, %q, %q",
+			p.AppArmor, profiles.AppArmorIfAvailable, profiles.AppArmorRequired, profiles.AppArmorOff)
 	}
 	if p.ProfilesDir != "" && !isCleanAbs(p.ProfilesDir) {
 		c.addf("profiles_dir", p.ProfilesDir, "profiles_dir %q must be an absolute, clean path", p.ProfilesDir)
@@ -151,9 +151,9 @@ func (p *Policy) validate() error {
 
 	for _, name := range p.RuntimeNames() {
 		rt := p.Runtimes[name]
-		key := "runtimes." + name
-		if name != RuntimeRunc && name != RuntimeGVisor {
-			c.addf(key, "", "unknown runtime %q (runtimes are %q and %q)", name, RuntimeRunc, RuntimeGVisor)
+		key := "runtimes." + string(name)
+		if !name.Valid() {
+			c.addf(key, "", "unknown runtime %q (runtimes are %q and %q)", name, profiles.RuntimeRunc, profiles.RuntimeGVisor)
 			continue
 		}
 		switch {
@@ -175,16 +175,16 @@ func (p *Policy) validate() error {
 			}
 		}
 	}
-	if _, ok := p.Runtimes[RuntimeRunc]; !ok {
-		c.addf("runtimes", "", "runtimes.runc is required: runc is the default backend")
+	if _, ok := p.Runtimes[profiles.RuntimeRunc]; !ok {
+		c.addf("runtimes", "", "runtimes.runc is required: runc is the default runtime")
 	}
 
 	switch {
-	case p.StrictRuntime != RuntimeRunc && p.StrictRuntime != RuntimeGVisor:
-		c.addf("strict_runtime", p.StrictRuntime, "strict_runtime %q is not one of %q, %q", p.StrictRuntime, RuntimeRunc, RuntimeGVisor)
+	case !p.StrictRuntime.Valid():
+		c.addf("strict_runtime", string(p.StrictRuntime), "strict_runtime %q is not one of %q, %q", p.StrictRuntime, profiles.RuntimeRunc, profiles.RuntimeGVisor)
 	case !p.hasRuntime(p.StrictRuntime):
-		c.addf("strict_runtime", p.StrictRuntime, "strict_runtime %q is not a configured runtime (configure [runtimes.%s] or set strict_runtime = %q)",
-			p.StrictRuntime, p.StrictRuntime, RuntimeRunc)
+		c.addf("strict_runtime", string(p.StrictRuntime), "strict_runtime %q is not a configured runtime (configure [runtimes.%s] or set strict_runtime = %q)",
+			p.StrictRuntime, p.StrictRuntime, profiles.RuntimeRunc)
 	}
 
 	for i, r := range p.Routes {
@@ -193,8 +193,8 @@ func (p *Policy) validate() error {
 		case r.Runtime == "" && r.Profile == "":
 			c.addf(key+".match", "", "route #%d sets neither a runtime nor a profile", i+1)
 		case r.Runtime != "" && !p.hasRuntime(r.Runtime):
-			c.addf(key+".runtime", r.Runtime, "route #%d: runtime %q is not a configured runtime (configured: %s)",
-				i+1, r.Runtime, strings.Join(p.RuntimeNames(), ", "))
+			c.addf(key+".runtime", string(r.Runtime), "route #%d: runtime %q is not a configured runtime (configured: %s)",
+				i+1, r.Runtime, p.RuntimeList())
 		}
 		for k := range r.Match.Annotations {
 			if k == "" {
@@ -210,8 +210,17 @@ func (p *Policy) validate() error {
 	return join(c.errs)
 }
 
-func (p *Policy) hasRuntime(name string) bool {
-	if name != RuntimeRunc && name != RuntimeGVisor {
+// RuntimeList is the configured runtimes' names, for messages.
+func (p *Policy) RuntimeList() string {
+	var names []string
+	for _, n := range p.RuntimeNames() {
+		names = append(names, string(n))
+	}
+	return strings.Join(names, ", ")
+}
+
+func (p *Policy) hasRuntime(name profiles.Runtime) bool {
+	if !name.Valid() {
 		return false
 	}
 	_, ok := p.Runtimes[name]

@@ -5,41 +5,44 @@
 package policy
 
 import (
-	"github.com/hardened-dev/hardened/hardening"
-	"github.com/hardened-dev/hardened/internal/policy/tomlpos"
+	"fmt"
+
+	"github.com/hardened-dev/hardened/internal/tomlpos"
 	"github.com/hardened-dev/hardened/profiles"
 )
+
+// Mode says whether the policy is enforced or only audited.
+type Mode string
 
 // Modes.
 const (
 	// ModeEnforce rewrites the spec and refuses what cannot be made safe.
-	ModeEnforce = "enforce"
+	ModeEnforce Mode = "enforce"
 	// ModeAudit computes and reports what enforce would do, changes nothing
 	// and refuses nothing.
-	ModeAudit = "audit"
+	ModeAudit Mode = "audit"
 )
 
-// AppArmor settings: what happens when the host has no AppArmor. The
-// setting is the engine's AppArmor mode, passed through as it is.
-const (
-	AppArmorIfAvailable = hardening.AppArmorIfAvailable // run, and report "not enforced"
-	AppArmorRequired    = hardening.AppArmorRequired    // refuse the container
-	AppArmorOff         = hardening.AppArmorOff         // never set an AppArmor profile
-)
+// Valid reports whether m is a known mode.
+func (m Mode) Valid() bool { return m == ModeEnforce || m == ModeAudit }
 
-// Runtime names, as profiles name them.
-const (
-	RuntimeRunc   = profiles.RuntimeRunc
-	RuntimeGVisor = profiles.RuntimeGVisor
-)
+// UnmarshalText accepts the known modes (a JSON record with another one
+// does not load; the policy file's mode is checked with its line).
+func (m *Mode) UnmarshalText(b []byte) error {
+	if v := Mode(b); v.Valid() {
+		*m = v
+		return nil
+	}
+	return fmt.Errorf("mode %q is not one of %q, %q", b, ModeEnforce, ModeAudit)
+}
 
 // Policy is the node policy. Field tags are the file's keys; unknown keys
 // are errors.
 type Policy struct {
-	DefaultProfile string `toml:"default_profile"`
-	MinimumProfile string `toml:"minimum_profile"`
-	Mode           string `toml:"mode"`
-	AppArmor       string `toml:"apparmor"`
+	DefaultProfile string                `toml:"default_profile"`
+	MinimumProfile string                `toml:"minimum_profile"`
+	Mode           Mode                  `toml:"mode"`
+	AppArmor       profiles.AppArmorMode `toml:"apparmor"`
 	// ProfilesDir holds operator profiles (*.toml); a missing directory is
 	// not an error, an unreadable or invalid profile is.
 	ProfilesDir string `toml:"profiles_dir"`
@@ -51,14 +54,14 @@ type Policy struct {
 	// the operator's consent, each entry read-write or read-only. A host
 	// path on the profile's mounts.deny_host_paths stays refused.
 	AllowHostPathPrefixes []profiles.HostPathPrefix `toml:"allow_host_path_prefixes"`
-	// Runtimes holds the backends by name: "runc" and "gvisor".
-	Runtimes map[string]Runtime `toml:"runtimes"`
-	// Routes pick the backend (and optionally the profile) from
+	// Runtimes holds the runtimes by name: "runc" and "gvisor".
+	Runtimes map[profiles.Runtime]Runtime `toml:"runtimes"`
+	// Routes pick the runtime (and optionally the profile) from
 	// annotations and labels; the first match wins.
 	Routes []Route `toml:"routes"`
-	// StrictRuntime is the backend a profile preferring gVisor gets
+	// StrictRuntime is the runtime a profile preferring gVisor gets
 	// ("gvisor" by default; set "runc" on a node without runsc).
-	StrictRuntime string `toml:"strict_runtime"`
+	StrictRuntime profiles.Runtime `toml:"strict_runtime"`
 
 	// source and idx say where the policy came from, so that Check can
 	// name the line of a bad profile name.
@@ -79,8 +82,8 @@ type Runtime struct {
 // Route sends matching workloads to a runtime.
 type Route struct {
 	Match Match `toml:"match"`
-	// Runtime is the backend for matching workloads ("runc" or "gvisor").
-	Runtime string `toml:"runtime"`
+	// Runtime is the runtime for matching workloads ("runc" or "gvisor").
+	Runtime profiles.Runtime `toml:"runtime"`
 	// Profile, if set, is the profile for matching workloads, and a floor:
 	// an annotation or image label may only ask for a stricter one.
 	Profile string `toml:"profile"`
@@ -98,12 +101,12 @@ func Default() *Policy {
 		DefaultProfile: "restricted",
 		MinimumProfile: "baseline",
 		Mode:           ModeEnforce,
-		AppArmor:       AppArmorIfAvailable,
+		AppArmor:       profiles.AppArmorIfAvailable,
 		ProfilesDir:    "/etc/hardened/profiles",
-		Runtimes: map[string]Runtime{
-			RuntimeRunc:   {Path: "runc"},
-			RuntimeGVisor: {Path: "runsc"},
+		Runtimes: map[profiles.Runtime]Runtime{
+			profiles.RuntimeRunc:   {Path: "runc"},
+			profiles.RuntimeGVisor: {Path: "runsc"},
 		},
-		StrictRuntime: RuntimeGVisor,
+		StrictRuntime: profiles.RuntimeGVisor,
 	}
 }

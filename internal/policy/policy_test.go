@@ -46,7 +46,7 @@ func TestParseExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	want.Runtimes[RuntimeGVisor] = Runtime{Path: "runsc", Args: []string{}}
+	want.Runtimes[profiles.RuntimeGVisor] = Runtime{Path: "runsc", Args: []string{}}
 	want.Routes = []Route{
 		{Match: Match{Annotations: map[string]string{"example.com/untrusted": "true"}}, Runtime: "gvisor"},
 		{Match: Match{Labels: map[string]string{"untrusted": "true"}}, Runtime: "gvisor"},
@@ -68,18 +68,18 @@ func TestParseKeepsDefaults(t *testing.T) {
 	if p.MinimumProfile != "baseline" || p.ProfilesDir != "/etc/hardened/profiles" {
 		t.Errorf("defaults lost: %+v", p)
 	}
-	if p.DefaultProfile != "baseline" || p.Mode != ModeAudit || p.AppArmor != AppArmorRequired {
+	if p.DefaultProfile != "baseline" || p.Mode != ModeAudit || p.AppArmor != profiles.AppArmorRequired {
 		t.Errorf("file values lost: %+v", p)
 	}
 	// A [runtimes] table replaces the default runtimes.
-	if got := p.RuntimeNames(); !reflect.DeepEqual(got, []string{"runc"}) {
+	if got := p.RuntimeNames(); !reflect.DeepEqual(got, []profiles.Runtime{profiles.RuntimeRunc}) {
 		t.Errorf("runtimes = %v", got)
 	}
-	if p.UsesRuntime(RuntimeGVisor) {
+	if p.UsesRuntime(profiles.RuntimeGVisor) {
 		t.Error("UsesRuntime(gvisor) on a runc-only policy")
 	}
 	r, _ := Load("testdata/good/routes.toml")
-	if !r.UsesRuntime(RuntimeGVisor) || !Default().UsesRuntime(RuntimeGVisor) || !Default().UsesRuntime(RuntimeRunc) {
+	if !r.UsesRuntime(profiles.RuntimeGVisor) || !Default().UsesRuntime(profiles.RuntimeGVisor) || !Default().UsesRuntime(profiles.RuntimeRunc) {
 		t.Error("UsesRuntime")
 	}
 	if len(r.Routes) != 2 || r.Routes[0].Match.Annotations["example.com/tenant"] != "external" ||

@@ -1,4 +1,4 @@
-// Package resolve decides which hardening profile and which backend (runc
+// Package resolve decides which hardening profile and which runtime (runc
 // or gVisor) a workload gets, from the node policy, the workload's
 // annotations and labels, and its image's labels.
 //
@@ -10,9 +10,9 @@
 //   - an annotation (written by whoever writes the pod) may raise the
 //     profile above any floor, and may pick one below the policy's default
 //     (never below the minimum) only where no route or image label set a
-//     floor; it may pick the backend.
+//     floor; it may pick the runtime.
 //
-// gVisor is the stricter backend: any of the annotation, the matching route
+// gVisor is the stricter runtime: any of the annotation, the matching route
 // or the profile asking for it wins, and an annotation cannot take it away.
 package resolve
 
@@ -29,7 +29,7 @@ import (
 const (
 	// AnnotationProfile picks a profile at or above the node's minimum.
 	AnnotationProfile = "hardened.dev/profile"
-	// AnnotationRuntime picks the backend: "runc" or "gvisor".
+	// AnnotationRuntime picks the runtime: "runc" or "gvisor".
 	AnnotationRuntime = "hardened.dev/runtime"
 	// LabelProfile, an image label, asks for a stricter profile.
 	LabelProfile = "hardened.dev/profile"
@@ -80,7 +80,7 @@ type Inputs struct {
 	Labels map[string]string
 }
 
-// Decision is the outcome: the profile and backend, and who chose them.
+// Decision is the outcome: the profile and runtime, and who chose them.
 type Decision struct {
 	// Profile is a copy of the chosen profile.
 	Profile *profiles.Profile
@@ -88,8 +88,8 @@ type Decision struct {
 	// "policy route #2", "annotation hardened.dev/profile",
 	// "image label hardened.dev/profile").
 	ProfileSource string
-	// Runtime is policy.RuntimeRunc or policy.RuntimeGVisor.
-	Runtime string
+	// Runtime is profiles.RuntimeRunc or profiles.RuntimeGVisor.
+	Runtime profiles.Runtime
 	// RuntimeSource says who chose it ("default",
 	// "annotation hardened.dev/runtime", "policy route #1",
 	// `profile "strict" (policy strict_runtime)`).
@@ -108,10 +108,10 @@ type Decision struct {
 //     above the minimum and every floor (unknown, below the minimum or
 //     below a floor: refused);
 //  5. a result below the minimum is refused;
-//  6. the backend is gVisor if the hardened.dev/runtime annotation, the
+//  6. the runtime is gVisor if the hardened.dev/runtime annotation, the
 //     route, or the profile (Runtime "gvisor" with strict_runtime "gvisor")
 //     asks for it, else runc; an annotation asking for runc against a route
-//     or profile requiring gVisor is refused, and so is a backend the
+//     or profile requiring gVisor is refused, and so is a runtime the
 //     policy does not configure.
 //
 // A nil policy is policy.Default(); a nil set is profiles.Builtin().
@@ -234,18 +234,17 @@ func (r *resolver) runtime() error {
 	// Who asks for gVisor, and who asks for runc.
 	var gvisor, runc []string
 	annSrc := ""
-	if v, ok := r.in.Annotations[AnnotationRuntime]; ok {
+	if a, ok := r.in.Annotations[AnnotationRuntime]; ok {
+		v := profiles.Runtime(a)
 		annSrc = fmt.Sprintf("%s%s=%q", SourceAnnotationPrefix, AnnotationRuntime, v)
-		switch v {
-		case policy.RuntimeRunc, policy.RuntimeGVisor:
-		default:
-			return refusef(nil, "%s is not one of %q, %q", annSrc, policy.RuntimeRunc, policy.RuntimeGVisor)
+		if !v.Valid() {
+			return refusef(nil, "%s is not one of %q, %q", annSrc, profiles.RuntimeRunc, profiles.RuntimeGVisor)
 		}
 		if _, ok := r.p.Runtimes[v]; !ok {
 			return refusef(nil, "%s asks for a runtime this node does not configure (configured: %s)",
-				annSrc, strings.Join(r.p.RuntimeNames(), ", "))
+				annSrc, r.p.RuntimeList())
 		}
-		if v == policy.RuntimeGVisor {
+		if v == profiles.RuntimeGVisor {
 			gvisor = append(gvisor, SourceAnnotationPrefix+AnnotationRuntime)
 		} else {
 			runc = append(runc, annSrc)
@@ -254,16 +253,16 @@ func (r *resolver) runtime() error {
 	var required []string // sources other than the annotation requiring gVisor
 	if r.route != nil {
 		switch r.route.Runtime {
-		case policy.RuntimeGVisor:
+		case profiles.RuntimeGVisor:
 			gvisor = append(gvisor, r.routeSource)
 			required = append(required, r.routeSource)
-		case policy.RuntimeRunc:
+		case profiles.RuntimeRunc:
 			runc = append(runc, r.routeSource)
 		}
 	}
 	if r.d.Profile.Runtime == profiles.RuntimeGVisor {
 		src := fmt.Sprintf("profile %q (policy strict_runtime)", r.d.Profile.Name)
-		if r.p.StrictRuntime == policy.RuntimeGVisor {
+		if r.p.StrictRuntime == profiles.RuntimeGVisor {
 			gvisor = append(gvisor, src)
 			required = append(required, src)
 		} else {
@@ -272,25 +271,25 @@ func (r *resolver) runtime() error {
 	}
 
 	if len(gvisor) == 0 {
-		r.d.Runtime, r.d.RuntimeSource = policy.RuntimeRunc, SourceDefaultRuntime
+		r.d.Runtime, r.d.RuntimeSource = profiles.RuntimeRunc, SourceDefaultRuntime
 		if len(runc) > 0 {
 			r.d.RuntimeSource = runcSource(runc[0])
 		}
 		return nil
 	}
-	if annSrc != "" && len(required) > 0 && r.in.Annotations[AnnotationRuntime] == policy.RuntimeRunc {
+	if annSrc != "" && len(required) > 0 && profiles.Runtime(r.in.Annotations[AnnotationRuntime]) == profiles.RuntimeRunc {
 		verb := "requires"
 		if len(required) > 1 {
 			verb = "require"
 		}
 		return refusef(nil, "%s conflicts with %s, which %s gvisor", annSrc, strings.Join(required, " and "), verb)
 	}
-	if _, ok := r.p.Runtimes[policy.RuntimeGVisor]; !ok {
+	if _, ok := r.p.Runtimes[profiles.RuntimeGVisor]; !ok {
 		return refusef(nil, "gvisor is required by %s but this node does not configure it", strings.Join(gvisor, " and "))
 	}
-	r.d.Runtime, r.d.RuntimeSource = policy.RuntimeGVisor, gvisor[0]
+	r.d.Runtime, r.d.RuntimeSource = profiles.RuntimeGVisor, gvisor[0]
 	for _, s := range runc {
-		r.note("%s asks for runc; %s requires gvisor, the stricter backend: gvisor", s, gvisor[0])
+		r.note("%s asks for runc; %s requires gvisor, the stricter runtime: gvisor", s, gvisor[0])
 	}
 	return nil
 }

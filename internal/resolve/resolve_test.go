@@ -86,7 +86,7 @@ func TestResolve(t *testing.T) {
 		in            Inputs
 		profile       string
 		profileSource string
-		runtime       string
+		runtime       profiles.Runtime
 		runtimeSource string
 		notes         []string
 		err           string // a refusal
@@ -228,7 +228,7 @@ func TestResolve(t *testing.T) {
 			in:      Inputs{Labels: ann("team", "build")},
 			profile: "strict", profileSource: "policy route #2",
 			runtime: "gvisor", runtimeSource: `profile "strict" (policy strict_runtime)`,
-			notes: []string{`policy route #2 asks for runc; profile "strict" (policy strict_runtime) requires gvisor, the stricter backend: gvisor`},
+			notes: []string{`policy route #2 asks for runc; profile "strict" (policy strict_runtime) requires gvisor, the stricter runtime: gvisor`},
 		},
 		{
 			name: "route profile below the minimum", p: rt,
@@ -264,7 +264,7 @@ func TestResolve(t *testing.T) {
 			in:      Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationRuntime, "gvisor")},
 			profile: "strict", profileSource: "policy route #2",
 			runtime: "gvisor", runtimeSource: "annotation hardened.dev/runtime",
-			notes: []string{"policy route #2 asks for runc; annotation hardened.dev/runtime requires gvisor, the stricter backend: gvisor"},
+			notes: []string{"policy route #2 asks for runc; annotation hardened.dev/runtime requires gvisor, the stricter runtime: gvisor"},
 		},
 		{
 			name: "annotation runc against the route's gvisor", p: rt,
@@ -364,7 +364,7 @@ func TestResolveBrokenPolicy(t *testing.T) {
 	}
 	// gvisor required but removed from the runtimes after Parse.
 	p := policy.Default()
-	delete(p.Runtimes, policy.RuntimeGVisor)
+	delete(p.Runtimes, profiles.RuntimeGVisor)
 	_, err := Resolve(p, nil, Inputs{Annotations: map[string]string{AnnotationProfile: "strict"}})
 	if want := `gvisor is required by profile "strict" (policy strict_runtime) but this node does not configure it`; err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
 		t.Errorf("error %v\nwant  %s", err, want)
@@ -405,7 +405,7 @@ func TestResolveNeverBelowMinimum(t *testing.T) {
 					if ok, _ := set.AtLeast(d.Profile.Name, p.MinimumProfile); !ok {
 						t.Fatalf("%+v: %s below the minimum", in, d.Profile.Name)
 					}
-					if d.Runtime != policy.RuntimeGVisor {
+					if d.Runtime != profiles.RuntimeGVisor {
 						t.Fatalf("%+v: route #1 matches but runtime is %s", in, d.Runtime)
 					}
 				}
