@@ -14,8 +14,8 @@ import (
 // CVE-2024-21626, CVE-2025-31133/52565/52881). The verdict is cached in
 // cacheDir by the binary's identity, so a container start runs runc
 // --version only when the binary changed.
-func gateRunc(ctx context.Context, path, cacheDir string) error {
-	_, err := hostprobe.GateRunc(ctx, path, cacheDir)
+func gateRunc(ctx context.Context, pr hostprobe.Prober, path, cacheDir string) error {
+	_, err := pr.GateRunc(ctx, path, cacheDir)
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/hostfacts"
+	"github.com/hardened-dev/hardened/internal/hostprobe"
 	"github.com/hardened-dev/hardened/internal/policy"
 )
 
@@ -72,6 +73,10 @@ type Config struct {
 	GRPCAddress string
 	// RunDir is the node-wide runtime directory (hostfacts.RunDir() if "").
 	RunDir string
+	// RunCommand runs the binaries the shim probes (runc --version): in the
+	// shim process, through its reaper (RunThroughReaper). nil runs them
+	// directly.
+	RunCommand hostprobe.RunFunc
 	// Bundle is the bundle the shim was started in, and Namespace its
 	// namespace: the first Create's inputs are read from them at start.
 	// "" reads nothing ahead.
@@ -98,8 +103,9 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 	if cfg.GRPCAddress != "" {
 		s.labels = newGRPCLabels(cfg.GRPCAddress)
 	}
+	pr := hostprobe.Prober{Run: cfg.RunCommand}
 	s.gate = func(ctx context.Context, path string) error {
-		return gateRunc(ctx, path, filepath.Join(s.runDir, "runc-gate"))
+		return gateRunc(ctx, pr, path, filepath.Join(s.runDir, "runc-gate"))
 	}
 	var speculate func()
 	if cfg.Bundle != "" && cfg.Namespace != "" {

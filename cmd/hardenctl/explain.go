@@ -184,7 +184,7 @@ func hostFacts(pol *policy.Policy, spec *specs.Spec, runDir string, appArmor boo
 	w.Path, w.Err = hostfacts.LocateRunscWrapper()
 	h := decide.Host{AppArmor: appArmor, RunDir: runDir, Runtimes: hostfacts.Runtimes(pol, runDir, w, false)}
 	if rc := h.Runtimes[profiles.RuntimeRunc]; rc.Err == nil {
-		_, h.RuncGate = hostprobe.GateRunc(context.Background(), rc.Binary, "")
+		_, h.RuncGate = hostprobe.Prober{}.GateRunc(context.Background(), rc.Binary, "")
 	}
 	h.HostNamespaces, h.HostNamespacesErr = hostfacts.HostNamespaces(spec, "/proc")
 	return h

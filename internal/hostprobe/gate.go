@@ -47,7 +47,7 @@ type cacheEntry struct {
 // and ctime: a changed binary is probed again. The cache file is written
 // atomically and ignored unless it is a regular file owned by this user
 // and writable by nobody else.
-func GateRunc(ctx context.Context, path, cacheDir string) (*RuntimeInfo, error) {
+func (p Prober) GateRunc(ctx context.Context, path, cacheDir string) (*RuntimeInfo, error) {
 	abs, err := resolveBinary(path)
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func GateRunc(ctx context.Context, path, cacheDir string) (*RuntimeInfo, error) 
 			return info, CheckRunc(*info.Semver)
 		}
 	}
-	info, err := probeRunc(ctx, abs)
+	info, err := p.probeRunc(ctx, abs)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func TestGateRuncVersions(t *testing.T) {
 			dir := t.TempDir()
 			bin, count := filepath.Join(dir, "runc"), filepath.Join(dir, "count")
 			fakeRunc(t, bin, count, tc.version)
-			info, err := GateRunc(ctx, bin, "")
+			info, err := (Prober{}).GateRunc(ctx, bin, "")
 			if info == nil || info.Version != tc.version || info.Path != bin || info.Semver == nil ||
 				!strings.HasPrefix(info.Raw, "runc version "+tc.version+"\n") {
 				t.Fatalf("info = %+v (err %v)", info, err)
@@ -86,7 +86,7 @@ func TestGateRuncVersions(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			}
 			// No cache: every call runs the binary.
-			GateRunc(ctx, bin, "")
+			(Prober{}).GateRunc(ctx, bin, "")
 			if n := runs(t, count); n != 2 {
 				t.Errorf("%d runs without a cache, want 2", n)
 			}
@@ -102,7 +102,7 @@ func TestGateRuncCache(t *testing.T) {
 	fakeRunc(t, bin, count, "1.5.2")
 
 	for i := range 3 {
-		info, err := GateRunc(ctx, bin, cache)
+		info, err := (Prober{}).GateRunc(ctx, bin, cache)
 		if err != nil || info.Version != "1.5.2" {
 			t.Fatalf("call %d: %+v, %v", i, info, err)
 		}
@@ -126,19 +126,19 @@ func TestGateRuncCache(t *testing.T) {
 
 	// A new binary (an upgrade gone wrong) is probed again and refused.
 	fakeRunc(t, bin, count, "1.1.11")
-	_, err := GateRunc(ctx, bin, cache)
+	_, err := (Prober{}).GateRunc(ctx, bin, cache)
 	if !errors.Is(err, ErrVulnerableRuntime) || runs(t, count) != 2 {
 		t.Fatalf("changed binary: %v, %d runs", err, runs(t, count))
 	}
 	// The refusal is cached too, and still a refusal.
-	info, err := GateRunc(ctx, bin, cache)
+	info, err := (Prober{}).GateRunc(ctx, bin, cache)
 	if !errors.Is(err, ErrVulnerableRuntime) || info == nil || info.Version != "1.1.11" || runs(t, count) != 2 {
 		t.Fatalf("cached refusal: %+v, %v, %d runs", info, err, runs(t, count))
 	}
 
 	// Same inode and size, rewritten in place: probed again.
 	fakeRunc(t, bin, count, "1.5.2")
-	GateRunc(ctx, bin, cache) // 3
+	(Prober{}).GateRunc(ctx, bin, cache) // 3
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -151,19 +151,19 @@ func TestGateRuncCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := GateRunc(ctx, bin, cache); !errors.Is(err, ErrVulnerableRuntime) || runs(t, count) != 4 {
+	if _, err := (Prober{}).GateRunc(ctx, bin, cache); !errors.Is(err, ErrVulnerableRuntime) || runs(t, count) != 4 {
 		t.Fatalf("rewritten in place: %v, %d runs", err, runs(t, count))
 	}
 
 	// A cache file others can write is not trusted.
 	fakeRunc(t, bin, count, "1.5.2")
-	GateRunc(ctx, bin, cache) // 5
+	(Prober{}).GateRunc(ctx, bin, cache) // 5
 	files, _ = filepath.Glob(filepath.Join(cache, "runc-*.json"))
 	if err := os.Chmod(files[0], 0o666); err != nil {
 		t.Fatal(err)
 	}
-	GateRunc(ctx, bin, cache) // 6: ignored the cache, rewrote it
-	GateRunc(ctx, bin, cache) // cached again
+	(Prober{}).GateRunc(ctx, bin, cache) // 6: ignored the cache, rewrote it
+	(Prober{}).GateRunc(ctx, bin, cache) // cached again
 	if n := runs(t, count); n != 6 {
 		t.Fatalf("%d runs, want 6", n)
 	}
@@ -172,18 +172,18 @@ func TestGateRuncCache(t *testing.T) {
 	if err := os.WriteFile(files[0], []byte(`{"schema":1,"key":{"path":"/x"},"raw":"runc version 9.9.9\n"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if info, _ := GateRunc(ctx, bin, cache); info.Version != "1.5.2" || runs(t, count) != 7 {
+	if info, _ := (Prober{}).GateRunc(ctx, bin, cache); info.Version != "1.5.2" || runs(t, count) != 7 {
 		t.Fatalf("forged cache: %+v, %d runs", info, runs(t, count))
 	}
 	// Garbage in the cache: probed again.
 	if err := os.WriteFile(files[0], []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := GateRunc(ctx, bin, cache); err != nil || runs(t, count) != 8 {
+	if _, err := (Prober{}).GateRunc(ctx, bin, cache); err != nil || runs(t, count) != 8 {
 		t.Fatalf("garbage cache: %v, %d runs", err, runs(t, count))
 	}
 	// An unwritable cache dir costs a probe per call, nothing else.
-	if _, err := GateRunc(ctx, bin, filepath.Join(bin, "not-a-dir")); err != nil || runs(t, count) != 9 {
+	if _, err := (Prober{}).GateRunc(ctx, bin, filepath.Join(bin, "not-a-dir")); err != nil || runs(t, count) != 9 {
 		t.Fatalf("unwritable cache: %v, %d runs", err, runs(t, count))
 	}
 }
@@ -203,17 +203,17 @@ func TestGateRuncLookup(t *testing.T) {
 	t.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cache := filepath.Join(dir, "cache")
 
-	info, err := GateRunc(ctx, "runc", cache)
+	info, err := (Prober{}).GateRunc(ctx, "runc", cache)
 	if err != nil || info.Path != bin {
 		t.Fatalf("by name: %+v, %v", info, err)
 	}
 	// The symlink and the name share the resolved binary's cache entry.
-	if info, err := GateRunc(ctx, filepath.Join(binDir, "runc"), cache); err != nil || info.Path != bin || runs(t, count) != 1 {
+	if info, err := (Prober{}).GateRunc(ctx, filepath.Join(binDir, "runc"), cache); err != nil || info.Path != bin || runs(t, count) != 1 {
 		t.Fatalf("by symlink: %+v, %v, %d runs", info, err, runs(t, count))
 	}
 
 	for _, bad := range []string{"./runc", "bin/runc", "", "no-such-runc", filepath.Join(dir, "missing")} {
-		if _, err := GateRunc(ctx, bad, cache); !errors.Is(err, ErrProbe) {
+		if _, err := (Prober{}).GateRunc(ctx, bad, cache); !errors.Is(err, ErrProbe) {
 			t.Errorf("GateRunc(%q) = %v, want ErrProbe", bad, err)
 		}
 	}
@@ -226,7 +226,7 @@ func TestProbeFailures(t *testing.T) {
 
 	fails := filepath.Join(dir, "fails")
 	writeScript(t, fails, "#!/bin/sh\necho 'something broke' >&2\nexit 3\n")
-	_, err := GateRunc(ctx, fails, cache)
+	_, err := (Prober{}).GateRunc(ctx, fails, cache)
 	if !errors.Is(err, ErrProbe) || !strings.Contains(err.Error(), "something broke") || !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("failing binary: %v", err)
 	}
@@ -236,7 +236,7 @@ func TestProbeFailures(t *testing.T) {
 
 	garbage := filepath.Join(dir, "garbage")
 	writeScript(t, garbage, "#!/bin/sh\necho 'crun version 1.14'\n")
-	if _, err := ProbeRunc(ctx, garbage); !errors.Is(err, ErrBadVersion) {
+	if _, err := (Prober{}).ProbeRunc(ctx, garbage); !errors.Is(err, ErrBadVersion) {
 		t.Errorf("not runc: %v", err)
 	}
 
@@ -245,21 +245,21 @@ func TestProbeFailures(t *testing.T) {
 	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = ProbeRunc(tctx, slow)
+	_, err = (Prober{}).ProbeRunc(tctx, slow)
 	if !errors.Is(err, ErrProbe) || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Errorf("slow binary: %v after %v", err, time.Since(start))
 	}
 
 	runsc := filepath.Join(dir, "runsc")
 	writeScript(t, runsc, "#!/bin/sh\nprintf 'runsc version release-20260105.0\\nspec: 1.1.0-rc.1\\n'\n")
-	info, err := ProbeRunsc(ctx, runsc)
+	info, err := (Prober{}).ProbeRunsc(ctx, runsc)
 	if err != nil || info.Version != "release-20260105.0" || info.Semver != nil || info.Path != runsc {
 		t.Errorf("runsc: %+v, %v", info, err)
 	}
-	if _, err := ProbeRunsc(ctx, garbage); !errors.Is(err, ErrBadVersion) {
+	if _, err := (Prober{}).ProbeRunsc(ctx, garbage); !errors.Is(err, ErrBadVersion) {
 		t.Errorf("runsc garbage: %v", err)
 	}
-	if _, err := ProbeRunsc(ctx, filepath.Join(dir, "missing")); !errors.Is(err, ErrProbe) {
+	if _, err := (Prober{}).ProbeRunsc(ctx, filepath.Join(dir, "missing")); !errors.Is(err, ErrProbe) {
 		t.Errorf("runsc missing: %v", err)
 	}
 }

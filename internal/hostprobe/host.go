@@ -12,9 +12,6 @@ import (
 
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
-
-	"github.com/hardened-dev/hardened/internal/policy"
-	"github.com/hardened-dev/hardened/profiles"
 )
 
 // Host is what this machine offers the shim. Every field is plain data the
@@ -64,24 +61,22 @@ func realStatfs(path string) (int64, error) {
 	return int64(st.Type), nil //nolint:unconvert // Type's width varies by arch
 }
 
-// Probe gathers the host facts and probes the policy's runtimes (without
-// the gate cache: this is for reports, not for container starts). A nil
-// policy is policy.Default().
-func Probe(ctx context.Context, p *policy.Policy) *Host {
-	if p == nil {
-		p = policy.Default()
-	}
+// Probe gathers the host facts and probes the runtimes at runcPath and
+// runscPath ("" for one that is not configured), without the gate cache:
+// this is for reports, not for container starts. It reports facts; what
+// they mean for a policy is the caller's to judge.
+func Probe(ctx context.Context, pr Prober, runcPath, runscPath string) *Host {
 	h := prober{root: "/", statfs: realStatfs}.facts()
-	if rt, ok := p.Runtimes[profiles.RuntimeRunc]; ok {
-		h.Runc, h.RuncErr = ProbeRunc(ctx, rt.Path)
+	if runcPath != "" {
+		h.Runc, h.RuncErr = pr.ProbeRunc(ctx, runcPath)
 		if h.RuncErr == nil {
 			h.RuncErr = CheckRunc(*h.Runc.Semver)
 		}
 	} else {
-		h.RuncErr = fmt.Errorf("%w: the policy configures no runc runtime", ErrProbe)
+		h.RuncErr = fmt.Errorf("%w: no runc runtime is configured", ErrProbe)
 	}
-	if rt, ok := p.Runtimes[profiles.RuntimeGVisor]; ok {
-		h.Runsc, h.RunscErr = ProbeRunsc(ctx, rt.Path)
+	if runscPath != "" {
+		h.Runsc, h.RunscErr = pr.ProbeRunsc(ctx, runscPath)
 	}
 	return h
 }
@@ -174,49 +169,4 @@ func runtimeFact(info *RuntimeInfo, err error, none string) string {
 		return none
 	}
 	return fmt.Sprintf("%s (%s)", info.Version, info.Path)
-}
-
-// Problems lists why the policy cannot be honoured on this host: runc
-// missing or vulnerable; AppArmor required but absent; no seccomp; no pids
-// controller; runsc missing while the policy sends workloads to gVisor
-// (strict_runtime or a route). Empty: nothing stands in the way. A nil
-// policy is policy.Default().
-func (h *Host) Problems(p *policy.Policy) []string {
-	if p == nil {
-		p = policy.Default()
-	}
-	var out []string
-	if h.RuncErr != nil {
-		out = append(out, "runc: "+h.RuncErr.Error())
-	}
-	if !h.Seccomp {
-		out = append(out, "the kernel has no seccomp filter support: no syscall filter can be enforced")
-	}
-	if p.AppArmor == profiles.AppArmorRequired && !h.AppArmor {
-		out = append(out, fmt.Sprintf("policy apparmor = %q, but AppArmor is not enabled on this host: every container will be refused", profiles.AppArmorRequired))
-	}
-	if !h.PidsController {
-		out = append(out, fmt.Sprintf("no pids cgroup controller (cgroup v%d): pids limits cannot be enforced", h.CgroupVersion))
-	}
-	if _, configured := p.Runtimes[profiles.RuntimeGVisor]; configured && p.UsesRuntime(profiles.RuntimeGVisor) {
-		if why := gvisorUsers(p); h.RunscErr != nil {
-			out = append(out, fmt.Sprintf("runsc: %v (the policy sends workloads to gvisor: %s)", h.RunscErr, why))
-		} else if h.Runsc == nil {
-			out = append(out, fmt.Sprintf("runsc was not probed (the policy sends workloads to gvisor: %s)", why))
-		}
-	}
-	return out
-}
-
-func gvisorUsers(p *policy.Policy) string {
-	var why []string
-	if p.StrictRuntime == profiles.RuntimeGVisor {
-		why = append(why, "strict_runtime")
-	}
-	for i, r := range p.Routes {
-		if r.Runtime == profiles.RuntimeGVisor {
-			why = append(why, fmt.Sprintf("route #%d", i+1))
-		}
-	}
-	return strings.Join(why, ", ")
 }

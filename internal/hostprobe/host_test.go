@@ -3,7 +3,6 @@ package hostprobe
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/hardened-dev/hardened/internal/policy"
 )
 
 // fakeHost builds a /proc and /sys tree under a temp dir.
@@ -118,89 +115,6 @@ func TestFacts(t *testing.T) {
 	}
 }
 
-func TestProblems(t *testing.T) {
-	good := func() *Host {
-		return &Host{
-			Seccomp: true, AppArmor: true, CgroupVersion: 2, PidsController: true,
-			Runc:  &RuntimeInfo{Path: "/usr/bin/runc", Version: "1.5.2"},
-			Runsc: &RuntimeInfo{Path: "/usr/bin/runsc", Version: "release-20260105.0"},
-		}
-	}
-	runcOnly, err := policy.Parse([]byte("strict_runtime = \"runc\"\n[runtimes.runc]\npath = \"runc\"\n"), "p.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	routed, err := policy.Parse([]byte("apparmor = \"required\"\nstrict_runtime = \"runc\"\n"+
-		"[runtimes.runc]\npath = \"runc\"\n[runtimes.gvisor]\npath = \"runsc\"\n"+
-		"[[routes]]\nmatch = { labels = { a = \"b\" } }\nruntime = \"gvisor\"\n"), "p.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unusedGVisor, err := policy.Parse([]byte("strict_runtime = \"runc\"\n"), "p.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vuln := CheckRunc(mustVersion("1.1.11"))
-	noRunsc := fmt.Errorf("%w: exec: \"runsc\": executable file not found in $PATH", ErrProbe)
-
-	for _, tc := range []struct {
-		name string
-		p    *policy.Policy
-		edit func(h *Host)
-		want []string
-	}{
-		{name: "all good", p: nil, edit: func(*Host) {}},
-		{
-			name: "vulnerable runc", p: policy.Default(),
-			edit: func(h *Host) { h.RuncErr = vuln },
-			want: []string{"runc: runc 1.1.11 has known container escapes (CVE-2024-21626, CVE-2025-31133, CVE-2025-52565, CVE-2025-52881): upgrade to runc 1.2.8 or later"},
-		},
-		{
-			name: "nothing works", p: routed,
-			edit: func(h *Host) {
-				*h = Host{CgroupVersion: 1, RuncErr: fmt.Errorf("%w: exec: \"runc\": executable file not found in $PATH", ErrProbe), RunscErr: noRunsc}
-			},
-			want: []string{
-				`runc: failed to probe runtime: exec: "runc": executable file not found in $PATH`,
-				"the kernel has no seccomp filter support: no syscall filter can be enforced",
-				`policy apparmor = "required", but AppArmor is not enabled on this host: every container will be refused`,
-				"no pids cgroup controller (cgroup v1): pids limits cannot be enforced",
-				`runsc: failed to probe runtime: exec: "runsc": executable file not found in $PATH (the policy sends workloads to gvisor: route #1)`,
-			},
-		},
-		{
-			name: "apparmor absent but only if-available", p: policy.Default(),
-			edit: func(h *Host) { h.AppArmor = false },
-		},
-		{
-			name: "runsc missing, default policy (strict_runtime gvisor)", p: policy.Default(),
-			edit: func(h *Host) { h.Runsc, h.RunscErr = nil, noRunsc },
-			want: []string{`runsc: failed to probe runtime: exec: "runsc": executable file not found in $PATH (the policy sends workloads to gvisor: strict_runtime)`},
-		},
-		{
-			name: "runsc missing, runc-only policy", p: runcOnly,
-			edit: func(h *Host) { h.Runsc, h.RunscErr = nil, nil },
-		},
-		{
-			name: "runsc missing, gvisor configured but unused", p: unusedGVisor,
-			edit: func(h *Host) { h.Runsc, h.RunscErr = nil, noRunsc },
-		},
-		{
-			name: "runsc not probed", p: routed,
-			edit: func(h *Host) { h.Runsc = nil },
-			want: []string{"runsc was not probed (the policy sends workloads to gvisor: route #1)"},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := good()
-			tc.edit(h)
-			if got := h.Problems(tc.p); !slices.Equal(got, tc.want) {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestFactsRows(t *testing.T) {
 	h := &Host{
 		Seccomp: true, SeccompActions: []string{"kill_process", "errno"}, Libseccomp: "2.5.4",
@@ -234,7 +148,7 @@ func TestProbeThisHost(t *testing.T) {
 	writeScript(t, filepath.Join(dir, "runsc"), "#!/bin/sh\necho 'runsc version release-20260105.0'\n")
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 
-	h := Probe(context.Background(), nil)
+	h := Probe(context.Background(), Prober{}, "runc", "runsc")
 	if h.RuncErr != nil || h.Runc.Version != "1.5.2" || h.RunscErr != nil || h.Runsc.Version != "release-20260105.0" {
 		t.Errorf("runtimes: %+v", h)
 	}
@@ -244,22 +158,16 @@ func TestProbeThisHost(t *testing.T) {
 	for _, f := range h.Facts() {
 		t.Logf("%-16s %s", f.Name, f.Value)
 	}
-	for _, p := range h.Problems(nil) {
-		t.Logf("problem: %s", p)
-	}
 
-	// A policy without gvisor does not probe runsc.
-	p, err := policy.Parse([]byte("strict_runtime = \"runc\"\n[runtimes.runc]\npath = \"runc\"\n"), "p.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h := Probe(context.Background(), p); h.Runsc != nil || h.RunscErr != nil {
-		t.Errorf("runsc probed: %+v", h)
+	// Without a runsc path, runsc is not probed; without a runc path,
+	// that is the runc fact.
+	if h := Probe(context.Background(), Prober{}, "", ""); h.Runsc != nil || h.RunscErr != nil || !errors.Is(h.RuncErr, ErrProbe) {
+		t.Errorf("nothing configured: %+v", h)
 	}
 }
 
 func TestAppArmorEnabled(t *testing.T) {
-	if got, want := AppArmorEnabled(), Probe(context.Background(), nil).AppArmor; got != want {
+	if got, want := AppArmorEnabled(), Probe(context.Background(), Prober{}, "", "").AppArmor; got != want {
 		t.Errorf("AppArmorEnabled() = %v, Probe says %v", got, want)
 	}
 }

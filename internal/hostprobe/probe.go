@@ -28,19 +28,39 @@ type RuntimeInfo struct {
 	Raw string
 }
 
+// Prober runs runtime binaries' `--version`. Run is how (nil:
+// (*exec.Cmd).Run). A process in which something else reaps every child
+// must set it: containerd's shim runs a reaper that calls wait4(-1) on each
+// SIGCHLD, so a plain cmd.Run there can lose the child's exit to the reaper
+// and fail with ECHILD ("waitid: no child processes"), refusing a container
+// at random; the shim's prober starts and waits through its reaper.
+type Prober struct {
+	Run RunFunc
+}
+
+// RunFunc runs a command to completion, like (*exec.Cmd).Run.
+type RunFunc func(cmd *exec.Cmd) error
+
+func (p Prober) run(cmd *exec.Cmd) error {
+	if p.Run == nil {
+		return cmd.Run()
+	}
+	return p.Run(cmd)
+}
+
 // ProbeRunc runs `path --version` (path absolute, or a name looked up in
 // PATH) and parses runc's version. It does not judge the version: see
 // CheckRunc and GateRunc.
-func ProbeRunc(ctx context.Context, path string) (*RuntimeInfo, error) {
+func (p Prober) ProbeRunc(ctx context.Context, path string) (*RuntimeInfo, error) {
 	abs, err := resolveBinary(path)
 	if err != nil {
 		return nil, err
 	}
-	return probeRunc(ctx, abs)
+	return p.probeRunc(ctx, abs)
 }
 
-func probeRunc(ctx context.Context, abs string) (*RuntimeInfo, error) {
-	out, err := runVersion(ctx, abs)
+func (p Prober) probeRunc(ctx context.Context, abs string) (*RuntimeInfo, error) {
+	out, err := p.runVersion(ctx, abs)
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +72,12 @@ func probeRunc(ctx context.Context, abs string) (*RuntimeInfo, error) {
 }
 
 // ProbeRunsc runs `path --version` and returns runsc's version.
-func ProbeRunsc(ctx context.Context, path string) (*RuntimeInfo, error) {
+func (p Prober) ProbeRunsc(ctx context.Context, path string) (*RuntimeInfo, error) {
 	abs, err := resolveBinary(path)
 	if err != nil {
 		return nil, err
 	}
-	out, err := runVersion(ctx, abs)
+	out, err := p.runVersion(ctx, abs)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +115,7 @@ func resolveBinary(path string) (string, error) {
 
 // runVersion runs `abs --version` with a timeout, from /, with nothing on
 // stdin, and returns its stdout.
-func runVersion(ctx context.Context, abs string) (string, error) {
+func (p Prober) runVersion(ctx context.Context, abs string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var stdout, stderr limitedBuffer
@@ -105,7 +125,7 @@ func runVersion(ctx context.Context, abs string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A child that keeps the output pipe open must not hang the caller.
 	cmd.WaitDelay = time.Second
-	if err := runCommand(cmd); err != nil {
+	if err := p.run(cmd); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
@@ -116,25 +136,6 @@ func runVersion(ctx context.Context, abs string) (string, error) {
 		return "", fmt.Errorf("%w: %s --version: %w", ErrProbe, abs, err)
 	}
 	return stdout.String(), nil
-}
-
-// RunFunc runs a command to completion, like (*exec.Cmd).Run.
-type RunFunc func(cmd *exec.Cmd) error
-
-var runCommand RunFunc = (*exec.Cmd).Run
-
-// SetCommandRunner sets how probes run runtime binaries, for the whole
-// process. A process in which something else reaps every child must set it:
-// containerd's shim runs a reaper that calls wait4(-1) on each SIGCHLD, so a
-// plain cmd.Run there can lose the child's exit to the reaper and fail with
-// ECHILD ("waitid: no child processes"), refusing a container at random. The
-// shim installs a runner that starts and waits through its reaper. nil
-// restores (*exec.Cmd).Run.
-func SetCommandRunner(run RunFunc) {
-	if run == nil {
-		run = (*exec.Cmd).Run
-	}
-	runCommand = run
 }
 
 type limitedBuffer struct {

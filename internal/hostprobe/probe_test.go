@@ -8,20 +8,19 @@ import (
 	"testing"
 )
 
-// The shim runs probes through its reaper: SetCommandRunner must route
-// every probe through the runner it is given.
-func TestSetCommandRunner(t *testing.T) {
+// The shim runs probes through its reaper: a Prober with Run routes every
+// probe through it.
+func TestProberRun(t *testing.T) {
 	runc := filepath.Join(t.TempDir(), "runc")
 	if err := os.WriteFile(runc, []byte("#!/bin/sh\necho 'runc version 1.5.2'\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var ran []string
-	SetCommandRunner(func(cmd *exec.Cmd) error {
+	pr := Prober{Run: func(cmd *exec.Cmd) error {
 		ran = append(ran, cmd.Path)
 		return cmd.Run()
-	})
-	t.Cleanup(func() { SetCommandRunner(nil) })
-	info, err := ProbeRunc(context.Background(), runc)
+	}}
+	info, err := pr.ProbeRunc(context.Background(), runc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
 
-	"github.com/hardened-dev/hardened/internal/hostprobe"
 	hshim "github.com/hardened-dev/hardened/shim"
 )
 
@@ -35,9 +34,6 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			// The shim's reaper collects every child: the probes the
-			// shim runs must wait through it.
-			hostprobe.SetCommandRunner(hshim.RunThroughReaper)
 			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
 			if err != nil {
 				return nil, err
@@ -49,8 +45,11 @@ func init() {
 			ns, _ := namespaces.Namespace(ic.Context)
 			return hshim.NewService(inner, hshim.Config{
 				GRPCAddress: ic.Properties[plugins.PropertyGRPCAddress],
-				Bundle:      bundle,
-				Namespace:   ns,
+				// The shim's reaper collects every child: the probes the
+				// shim runs must wait through it.
+				RunCommand: hshim.RunThroughReaper,
+				Bundle:     bundle,
+				Namespace:  ns,
 			}), nil
 		},
 	})
