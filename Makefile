@@ -66,12 +66,20 @@ bench: tools build ## engine benchmarks + start/memory side by side with the sto
 demo: tools build ## the stock runc shim vs hardened vs hardened+gVisor, side by side
 	TOOLS_BIN=$(TOOLS_BIN) $(GO) run ./integration/cmd/hardened-demo
 
+# Pinned static analyser, run from the module proxy (no install step).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: lint
-lint: ## gofmt, go vet
+lint: ## gofmt, go vet, staticcheck (pinned), go mod tidy -diff (both modules)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	cd deploy && $(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags integration ./integration/...
+	cd deploy && $(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 
 .PHONY: clean
 clean: ## remove ./bin (keeps .tools)

@@ -21,7 +21,8 @@ func checkHooks(h *specs.Hooks, allowed []string) error {
 		name  string
 		hooks []specs.Hook
 	}{
-		{"prestart", h.Prestart}, // deprecated, but runc still runs it
+		//lint:ignore SA1019 deprecated, but runc still runs it: judged like the others
+		{"prestart", h.Prestart},
 		{"createRuntime", h.CreateRuntime},
 		{"createContainer", h.CreateContainer},
 		{"startContainer", h.StartContainer},

@@ -61,7 +61,9 @@ func (p *plan) pin() (string, error) {
 		return "", nil
 	}
 	pins, err := hostfacts.Open(pp.Items)
-	defer pins.Close()
+	if err == nil {
+		defer pins.Close()
+	}
 	refused := p.Report.Refused
 	if err := p.JudgeSources(pins.Resolved(), err); err != nil {
 		return "", err

@@ -97,13 +97,12 @@ func startChild(t *testing.T, extra ...*os.File) (*exec.Cmd, chan struct{}) {
 }
 
 type startCase struct {
-	mode    policy.Mode
-	binary  string // the runtime the stock code recorded
-	root    string // the spec's root.path
-	leak    bool
-	status  task.Status
-	execID  string
-	wantErr bool
+	mode   policy.Mode
+	binary string // the runtime the stock code recorded
+	root   string // the spec's root.path
+	leak   bool
+	status task.Status
+	execID string
 }
 
 func runStart(t *testing.T, tc startCase) (*startInner, chan struct{}, error) {

@@ -375,8 +375,6 @@ func RuncOptions(caller *options.Options, binary, root string) (*options.Options
 	out.SystemdCgroup = caller.SystemdCgroup
 	out.CriuImagePath = caller.CriuImagePath
 	out.CriuWorkPath = caller.CriuWorkPath
-	out.TaskApiAddress = caller.TaskApiAddress
-	out.TaskApiVersion = caller.TaskApiVersion
 	if caller.BinaryName != "" && caller.BinaryName != binary {
 		notes = append(notes, fmt.Sprintf("caller's runc option BinaryName %q ignored: the policy picks the OCI binary", caller.BinaryName))
 	}

@@ -4,13 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-func withNetnsPath(path string) oci.SpecOpts {
-	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
-}
 
 // The host's network namespace reached by paths the engine cannot see
 // through: another host process, and a detour through /proc/self/root.

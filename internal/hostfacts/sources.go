@@ -52,8 +52,7 @@ func (ps Sources) Resolved() map[string]string {
 }
 
 // Open opens every item's source once. A refusal is a
-// *hardening.RefusalError naming the item's field; what was opened is
-// returned with it (close it).
+// *hardening.RefusalError naming the item's field; nothing stays open then.
 func Open(items []decide.PinItem) (Sources, error) {
 	ps := Sources{}
 	for _, it := range items {
@@ -62,7 +61,8 @@ func Open(items []decide.PinItem) (Sources, error) {
 		}
 		p, reason := openPinned(it.Source)
 		if reason != "" {
-			return ps, &hardening.RefusalError{Rule: hardening.RuleMounts, Field: it.Field, Reason: reason}
+			ps.Close()
+			return nil, &hardening.RefusalError{Rule: hardening.RuleMounts, Field: it.Field, Reason: reason}
 		}
 		ps[it.Source] = p
 	}
