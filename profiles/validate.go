@@ -92,7 +92,9 @@ func (v *validator) addf(keyPath, value string, format string, args ...any) {
 }
 
 // validate checks a decoded profile. Lines come from idx (the file's raw
-// text); a value inherited from a base was checked with the base.
+// text); a value inherited from a base was checked with the base. (Long on
+// purpose: one check per key in the file's order, each reporting with its
+// line; none depends on another.)
 func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 	v := &validator{source: source, idx: idx}
 	if err := checkName(p.Name); err != nil {

@@ -138,7 +138,8 @@ func BusyboxLayer() ([]byte, error) {
 // index.json, blobs/sha256/...) holding one manifest per ImageSpec, all
 // over the same busybox layer. index.json names each manifest with
 // io.containerd.image.name (the full reference) and
-// org.opencontainers.image.ref.name (its tag).
+// org.opencontainers.image.ref.name (its tag). (Long on purpose: it writes
+// the layout's files in the order the OCI image layout lists them.)
 func WriteLayout(w io.Writer, imgs []ImageSpec) error {
 	layer, err := BusyboxLayer()
 	if err != nil {

@@ -109,6 +109,9 @@ func (c *checker) addf(keyPath, s, format string, args ...any) {
 	c.errs = append(c.errs, &Error{Source: c.p.source, Line: c.p.idx.Line(keyPath, s), Msg: fmt.Sprintf(format, args...)})
 }
 
+// validate checks the policy's own values, each problem with its line
+// (long on purpose: one check per key in the file's order; none depends
+// on another).
 func (p *Policy) validate() error {
 	c := &checker{p: p}
 	for _, f := range []struct{ key, val string }{
