@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hardened-dev/hardened/integration/harness"
 )
 
 // pod is a pod sandbox run with crictl.
@@ -576,7 +578,7 @@ func TestCRIDropInInstalled(t *testing.T) {
 		if policy != "" {
 			optionsOK = r.Options["ConfigPath"] == filepath.Join(e.Dir, "etc/hardened", policy)
 		}
-		if r.Type != "io.containerd.hardened.v2" || r.Path != filepath.Join(e.Dir, "opt/hardened/bin", shimName) ||
+		if r.Type != "io.containerd.hardened.v2" || r.Path != filepath.Join(e.Dir, "opt/hardened/bin", harness.ShimBinary) ||
 			!slicesContain(r.PodAnnotations, "hardened.dev/*") || !slicesContain(r.ContainerAnnotations, "hardened.dev/*") ||
 			!optionsOK {
 			t.Errorf("runtime %s: %+v", name, r)

@@ -62,18 +62,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/hardened-dev/hardened/integration/harness"
 )
 
 const (
-	envRequire  = "HARDENED_REQUIRE_INTEGRATION"
-	envToolsBin = "HARDENED_TOOLS_BIN"
-	envShim     = "HARDENED_SHIM_BINARY"
-	envKeep     = "HARDENED_KEEP"
-
-	shimName = "containerd-shim-hardened-v2"
-	// wrapperName is the shim's runsc wrapper, installed next to it.
-	wrapperName = "hardened-runsc"
 	// k8sNamespace is the containerd namespace of CRI.
 	k8sNamespace = "k8s.io"
 	// Handlers (CRI runtime names).
@@ -86,16 +78,8 @@ const (
 	netnsPrefix     = "hd-cri-"
 )
 
-var requiredTools = []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc", "runsc", "crictl", "critest", busyboxDynamic}
-
-// errUnavailable: the tests cannot run on this machine (skip, or fail
-// under HARDENED_REQUIRE_INTEGRATION).
-var errUnavailable = errors.New("CRI integration environment unavailable")
-
-func required() bool {
-	v := strings.ToLower(os.Getenv(envRequire))
-	return v == "1" || v == "true" || v == "yes"
-}
+// criTools are the tools the CRI tests need beyond harness.RequiredTools.
+var criTools = []string{"crictl", "critest", busyboxDynamic}
 
 // Env is the running environment.
 type Env struct {
@@ -139,7 +123,7 @@ func env(t *testing.T) *Env {
 		theEnv, envErr = setup(ctx)
 	})
 	if envErr != nil {
-		if errors.Is(envErr, errUnavailable) && !required() {
+		if errors.Is(envErr, harness.ErrUnavailable) && !harness.Required() {
 			t.Skip(envErr)
 		}
 		t.Fatal(envErr)
@@ -151,7 +135,7 @@ func env(t *testing.T) *Env {
 func needShim(t *testing.T, e *Env) {
 	t.Helper()
 	if e.Shim == "" {
-		if errors.Is(e.ShimErr, errUnavailable) && !required() {
+		if errors.Is(e.ShimErr, harness.ErrUnavailable) && !harness.Required() {
 			t.Skip(e.ShimErr)
 		}
 		t.Fatal(e.ShimErr)
@@ -183,55 +167,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(data), "module github.com/hardened-dev/hardened\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%w: not inside the hardened repository", errUnavailable)
-		}
-		dir = parent
-	}
-}
-
-func toolsBin(repo string) string {
-	for _, k := range []string{envToolsBin, "TOOLS_BIN"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	return filepath.Join(repo, ".tools", "bin")
-}
-
+// checkHost is harness.CheckHost and what CRI needs besides: crictl,
+// critest, the CNI plugins, ip, nsenter, mount and ldd.
 func checkHost(tools string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%w: must run as root", errUnavailable)
+	if err := harness.CheckHost(tools); err != nil {
+		return err
 	}
 	var missing []string
-	for _, t := range requiredTools {
+	for _, t := range criTools {
 		if _, err := os.Stat(filepath.Join(tools, t)); err != nil {
 			missing = append(missing, t)
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s missing in %s (run hack/install-tools.sh and hack/install-cri-tools.sh)",
-			errUnavailable, strings.Join(missing, ", "), tools)
+		return fmt.Errorf("%w: %s missing in %s (run hack/install-cri-tools.sh)",
+			harness.ErrUnavailable, strings.Join(missing, ", "), tools)
 	}
 	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"} {
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%w: %s missing (Debian package containernetworking-plugins)", errUnavailable, p)
+			return fmt.Errorf("%w: %s missing (Debian package containernetworking-plugins)", harness.ErrUnavailable, p)
 		}
 	}
 	for _, c := range []string{"ip", "nsenter", "mount", "ldd"} {
 		if _, err := exec.LookPath(c); err != nil {
-			return fmt.Errorf("%w: %s not in PATH", errUnavailable, c)
+			return fmt.Errorf("%w: %s not in PATH", harness.ErrUnavailable, c)
 		}
 	}
 	return nil
@@ -265,50 +224,25 @@ func goBin() string {
 	return "/usr/local/go/bin/go"
 }
 
-const mainConfig = `# integration/cri: a private containerd with CRI
-version = 3
-root = %[1]q
-state = %[2]q
-temp = %[3]q
-# NRI would listen on the host's /var/run/nri; tracing would export.
-disabled_plugins = [
-  "io.containerd.nri.v1.nri",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %[4]q
-
-[ttrpc]
-  address = %[5]q
-
-[debug]
-  level = "debug"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %[6]q
-
-[plugins."io.containerd.image-verifier.v1.bindir"]
-  bin_dir = %[7]q
-
-[plugins."io.containerd.cri.v1.images"]
+// criPlugins are the CRI plugin tables of the test's containerd (%[1]q the
+// sandbox image, %[2]q the CNI config dir, %[3]q the stock runc).
+const criPlugins = `[plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = %[8]q
+    sandbox = %[1]q
 
 [plugins."io.containerd.cri.v1.runtime"]
   # Negative OOM scores are refused on this machine (and in user namespaces).
   restrict_oom_score_adj = true
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["/usr/lib/cni"]
-    conf_dir = %[9]q
+    conf_dir = %[2]q
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = %[10]q
+        BinaryName = %[3]q
 
 [plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
@@ -363,11 +297,11 @@ profile = "strict"
 `
 
 func setup(ctx context.Context) (_ *Env, err error) {
-	repo, err := repoRoot()
+	repo, err := harness.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	tools := toolsBin(repo)
+	tools := harness.ToolsBin(repo)
 	if err := checkHost(tools); err != nil {
 		return nil, err
 	}
@@ -412,12 +346,22 @@ func setup(ctx context.Context) (_ *Env, err error) {
 		goBin(), "build", "-trimpath", "-o", testbin, "./testdata/testbin"); err != nil {
 		return nil, err
 	}
-	e.Shim, e.ShimErr = buildShim(ctx, repo, filepath.Join(dir, "src-bin", shimName))
+	// The shim and its runsc wrapper side by side, as the installer
+	// image holds them (harness.Build; hardenctl comes along).
+	if bins, _, err := harness.Build(repo, tools, filepath.Join(dir, "src-bin")); err != nil {
+		e.ShimErr = err
+	} else {
+		e.Shim = bins.Shim
+	}
 
 	// containerd's config; install.sh adds the imports line and the drop-in.
-	cfg := fmt.Sprintf(mainConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), filepath.Join(dir, "tmp"),
-		e.Sock, e.Sock+".ttrpc", filepath.Join(dir, "opt"), filepath.Join(dir, "verifiers"),
-		imagePause, filepath.Join(dir, "net.d"), filepath.Join(tools, "runc"))
+	cfg := harness.ContainerdConfig{
+		Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"), Temp: filepath.Join(dir, "tmp"),
+		Address: e.Sock, TTRPCAddress: e.Sock + ".ttrpc",
+		Opt: filepath.Join(dir, "opt"), Verifiers: filepath.Join(dir, "verifiers"),
+		Plugins:   fmt.Sprintf(criPlugins, imagePause, filepath.Join(dir, "net.d"), filepath.Join(tools, "runc")),
+		NoImports: true, // install.sh adds it
+	}.TOML()
 	if err := os.WriteFile(e.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -462,37 +406,6 @@ func setup(ctx context.Context) (_ *Env, err error) {
 	return e, nil
 }
 
-// buildShim builds cmd/containerd-shim-hardened-v2 (or copies
-// HARDENED_SHIM_BINARY) to out, and its runsc wrapper hardened-runsc next
-// to it (the one next to HARDENED_SHIM_BINARY when there is one), as the
-// installer image holds them.
-func buildShim(ctx context.Context, repo, out string) (string, error) {
-	wrapper := filepath.Join(filepath.Dir(out), wrapperName)
-	if p := os.Getenv(envShim); p != "" {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", envShim, err)
-		}
-		if err := os.WriteFile(out, data, 0o755); err != nil {
-			return "", err
-		}
-		if data, err := os.ReadFile(filepath.Join(filepath.Dir(p), wrapperName)); err == nil {
-			return out, os.WriteFile(wrapper, data, 0o755)
-		}
-	} else {
-		if _, err := os.Stat(filepath.Join(repo, "cmd", shimName, "main.go")); err != nil {
-			return "", fmt.Errorf("%w: cmd/%s does not exist yet: the hardened handlers are not configured", errUnavailable, shimName)
-		}
-		if _, err := run(ctx, repo, nil, goBin(), "build", "-o", out, "./cmd/"+shimName); err != nil {
-			return "", fmt.Errorf("failed to build the shim: %w", err)
-		}
-	}
-	if _, err := run(ctx, repo, nil, goBin(), "build", "-o", wrapper, "./cmd/"+wrapperName); err != nil {
-		return "", fmt.Errorf("failed to build the runsc wrapper: %w", err)
-	}
-	return out, nil
-}
-
 // install runs the node installer (deploy/installer/install.sh) the way
 // the DaemonSet does, with the "host" paths in the temp tree: it installs
 // the shim and runsc, the policies of deploy/node/, the drop-in, and adds
@@ -522,7 +435,7 @@ func (e *Env) install(ctx context.Context) error {
 	if err != nil || !strings.Contains(string(out), "installed ") {
 		return fmt.Errorf("install.sh: %v\n%s", err, out)
 	}
-	shim := filepath.Join(e.Dir, "opt/hardened/bin", shimName)
+	shim := filepath.Join(e.Dir, "opt/hardened/bin", harness.ShimBinary)
 	if err := os.WriteFile(filepath.Join(e.Dir, "etc/hardened/policy-min.toml"),
 		[]byte(fmt.Sprintf(minPolicy, filepath.Join(e.Dir, "opt/hardened/bin/runsc"))), 0o644); err != nil {
 		return err
@@ -751,7 +664,7 @@ func (e *Env) teardown() (problems []string) {
 			<-e.exited
 		}
 	}
-	if killed := killLeftovers(e.Dir, e.mntNS); len(killed) > 0 {
+	if killed := harness.KillLeftovers(e.Dir, e.mntNS, nil); len(killed) > 0 {
 		problems = append(problems, "processes left running (killed): "+strings.Join(killed, "; "))
 	}
 	if e.NetNS != "" {
@@ -761,9 +674,11 @@ func (e *Env) teardown() (problems []string) {
 			}
 		}
 	}
-	if m := mountsUnder(e.Dir); len(m) > 0 {
+	if m := harness.MountsUnder(e.Dir, "/proc/self/mountinfo"); len(m) > 0 {
 		problems = append(problems, "mounts left on the host: "+strings.Join(m, " "))
-		unmountAll(m)
+		if err := harness.UnmountUnder(e.Dir); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	e.mu.Lock()
 	ids := e.ids
@@ -772,116 +687,12 @@ func (e *Env) teardown() (problems []string) {
 		problems = append(problems, "cgroups left (removed): "+strings.Join(left, " "))
 	}
 	e.removeCritestShm()
-	if v := os.Getenv(envKeep); v == "1" || v == "true" {
-		fmt.Fprintf(os.Stderr, "cri: %s=1: keeping %s\n", envKeep, e.Dir)
+	if v := os.Getenv(harness.EnvKeep); v == "1" || v == "true" {
+		fmt.Fprintf(os.Stderr, "cri: %s=1: keeping %s\n", harness.EnvKeep, e.Dir)
 	} else if err := os.RemoveAll(e.Dir); err != nil {
 		problems = append(problems, err.Error())
 	}
 	return problems
-}
-
-type proc struct {
-	pid, ppid int
-	cmdline   string
-	mntNS     string
-}
-
-func processes() []proc {
-	ents, _ := os.ReadDir("/proc")
-	var out []proc
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		s := string(stat)
-		fl := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fl) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fl[1])
-		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
-		out = append(out, proc{pid: pid, ppid: ppid, cmdline: strings.TrimSpace(strings.ReplaceAll(string(cl), "\x00", " ")), mntNS: ns})
-	}
-	return out
-}
-
-// killLeftovers SIGKILLs every process in containerd's mount namespace,
-// every process naming dir, and their descendants (container processes
-// live in namespaces of their own, under the shims). It returns what it
-// killed.
-func killLeftovers(dir, mntNS string) []string {
-	self := os.Getpid()
-	var killed []string
-	seen := map[int]bool{}
-	for round := 0; round < 50; round++ {
-		procs := processes()
-		victim := map[int]bool{}
-		for _, p := range procs {
-			if p.pid == self || p.pid == 1 {
-				continue
-			}
-			if (mntNS != "" && p.mntNS == mntNS) || strings.Contains(p.cmdline, dir+"/") {
-				victim[p.pid] = true
-			}
-		}
-		for grew := true; grew; {
-			grew = false
-			for _, p := range procs {
-				if !victim[p.pid] && victim[p.ppid] && p.pid != self {
-					victim[p.pid] = true
-					grew = true
-				}
-			}
-		}
-		if len(victim) == 0 {
-			break
-		}
-		for _, p := range procs {
-			if victim[p.pid] {
-				_ = syscall.Kill(p.pid, syscall.SIGKILL)
-				if !seen[p.pid] {
-					seen[p.pid] = true
-					killed = append(killed, fmt.Sprintf("%d %s", p.pid, p.cmdline))
-				}
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return killed
-}
-
-// mountsUnder lists the host's mount points under dir, deepest first.
-func mountsUnder(dir string) []string {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		fl := strings.Fields(l)
-		if len(fl) < 5 {
-			continue
-		}
-		mp := strings.ReplaceAll(fl[4], `\040`, " ")
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-func unmountAll(mounts []string) {
-	for _, m := range mounts {
-		_ = unix.Unmount(m, unix.MNT_DETACH)
-	}
 }
 
 // removeCgroups removes, in every hierarchy, what is left under the
@@ -942,11 +753,11 @@ func sweepStale() {
 		if pid, err := strconv.Atoi(f[0]); err == nil && (pid == os.Getpid() || syscall.Kill(pid, 0) == nil) {
 			continue
 		}
-		killLeftovers(dir, "")
+		harness.KillLeftovers(dir, "", nil)
 		_ = exec.Command("ip", "netns", "delete", f[1]).Run()
-		unmountAll(mountsUnder(dir))
+		_ = harness.UnmountUnder(dir)
 		removeCgroups(f[2], nil)
-		if len(mountsUnder(dir)) == 0 {
+		if len(harness.MountsUnder(dir, "/proc/self/mountinfo")) == 0 {
 			_ = os.RemoveAll(dir)
 		}
 	}

@@ -131,7 +131,7 @@ func (d *Daemon) Leftovers(ctx context.Context, ns string) []string {
 	}
 	nsMark := "/" + ns + "/"
 	for _, mi := range []string{"/proc/self/mountinfo", fmt.Sprintf("/proc/%d/mountinfo", d.Pid())} {
-		for _, m := range mountsUnder(d.Dir, mi) {
+		for _, m := range MountsUnder(d.Dir, mi) {
 			if strings.Contains(m+"/", nsMark) {
 				out = append(out, fmt.Sprintf("mount %s (in %s)", m, mi))
 			}
@@ -140,7 +140,7 @@ func (d *Daemon) Leftovers(ctx context.Context, ns string) []string {
 	// In the daemon's mount namespace the temp tree's run/ is /run: the
 	// shim's staging mounts (RunDir/staging/<ns>/...) show there, under
 	// /run, and die with the namespace when containerd stops.
-	for _, m := range mountsUnder("/run/containerd-hardened/staging", fmt.Sprintf("/proc/%d/mountinfo", d.Pid())) {
+	for _, m := range MountsUnder("/run/containerd-hardened/staging", fmt.Sprintf("/proc/%d/mountinfo", d.Pid())) {
 		if strings.Contains(m+"/", nsMark) {
 			out = append(out, fmt.Sprintf("mount %s (in containerd's mount namespace)", m))
 		}
@@ -181,9 +181,9 @@ func dedup(s []string) []string {
 }
 
 type proc struct {
-	pid  int
-	args []string
-	cwd  string
+	pid, ppid int
+	args      []string
+	cwd       string
 }
 
 func (p proc) cmdline() string { return strings.Join(p.args, " ") }
@@ -231,9 +231,25 @@ func processes() []proc {
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		out = append(out, proc{pid: pid, args: args, cwd: cwd})
+		out = append(out, proc{pid: pid, ppid: parentPid(pid), args: args, cwd: cwd})
 	}
 	return out
+}
+
+// parentPid reads a process's parent from /proc/PID/stat (0 if gone).
+func parentPid(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	s := string(stat)
+	fl := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fl) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fl[1])
+	return ppid
 }
 
 func readCmdline(pid int) string {
@@ -241,16 +257,19 @@ func readCmdline(pid int) string {
 	return strings.TrimSpace(strings.ReplaceAll(string(data), "\x00", " "))
 }
 
-// killLeftovers SIGKILLs, until none is left (at most ~5s), every process
-// that names dir, lives in the daemon's private mount namespace, or sits in
-// a cgroup of one of the namespaces. It returns what it killed.
-func killLeftovers(dir, mntNS string, nss []string) []string {
+// KillLeftovers SIGKILLs, until none is left (at most ~5s), every process
+// that names dir, lives in the mount namespace mntNS ("" for none), or sits
+// in a cgroup of one of the containerd namespaces nss, and their
+// descendants (container processes live in namespaces of their own, under
+// the shims). It returns what it killed.
+func KillLeftovers(dir, mntNS string, nss []string) []string {
 	self := os.Getpid()
 	var killed []string
 	seen := map[int]bool{}
 	for round := 0; round < 50; round++ {
+		procs := processes()
 		victims := map[int]string{}
-		for _, p := range processes() {
+		for _, p := range procs {
 			if p.pid == self || p.pid == 1 {
 				continue
 			}
@@ -271,6 +290,16 @@ func killLeftovers(dir, mntNS string, nss []string) []string {
 				}
 			}
 		}
+		for grew := true; grew; {
+			grew = false
+			for _, p := range procs {
+				if _, ok := victims[p.pid]; !ok && p.pid != self {
+					if _, parent := victims[p.ppid]; parent {
+						victims[p.pid], grew = p.cmdline(), true
+					}
+				}
+			}
+		}
 		if len(victims) == 0 {
 			break
 		}
@@ -286,9 +315,9 @@ func killLeftovers(dir, mntNS string, nss []string) []string {
 	return killed
 }
 
-// mountsUnder returns the mount points under dir listed in a mountinfo
+// MountsUnder returns the mount points under dir listed in a mountinfo
 // file, deepest first.
-func mountsUnder(dir, mountinfo string) []string {
+func MountsUnder(dir, mountinfo string) []string {
 	f, err := os.Open(mountinfo)
 	if err != nil {
 		return nil
@@ -329,10 +358,11 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-func unmountUnder(dir string) error {
+// UnmountUnder detaches every mount under dir (this mount namespace).
+func UnmountUnder(dir string) error {
 	var errs []error
 	for i := 0; i < 5; i++ {
-		mounts := mountsUnder(dir, "/proc/self/mountinfo")
+		mounts := MountsUnder(dir, "/proc/self/mountinfo")
 		if len(mounts) == 0 {
 			return nil
 		}
@@ -468,12 +498,12 @@ func sweepStale() {
 				nss = append(nss, e.Name())
 			}
 		}
-		killLeftovers(dir, "", nss)
-		_ = unmountUnder(dir)
+		KillLeftovers(dir, "", nss)
+		_ = UnmountUnder(dir)
 		for _, ns := range nss {
 			_ = removeCgroups(ns)
 		}
-		if len(mountsUnder(dir, "/proc/self/mountinfo")) == 0 {
+		if len(MountsUnder(dir, "/proc/self/mountinfo")) == 0 {
 			_ = os.RemoveAll(dir)
 		}
 	}
