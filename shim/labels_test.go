@@ -254,6 +254,9 @@ func TestGRPCLabels(t *testing.T) {
 	}
 }
 
+// Real time, not testing/synctest: the connection is a real gRPC
+// connection over a unix socket, which a synctest bubble cannot wait on;
+// the polls are bounded by deadlines.
 func TestGRPCLabelsWarm(t *testing.T) {
 	f := &fakeContainerd{blobs: blobStore{}, containers: map[string]*containersapi.Container{"c": {ID: "c"}}}
 	connOpen := func(g *grpcLabels) bool {

@@ -4,10 +4,17 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
+// The releaser's timers run on testing/synctest's fake clock: each Sleep
+// returns once every timer due by then has fired and its callback is done.
 func TestMemReleaserOncePerBurst(t *testing.T) {
+	synctest.Test(t, memReleaserOncePerBurst)
+}
+
+func memReleaserOncePerBurst(t *testing.T) {
 	var paused, resumed, freed atomic.Int32
 	m := &memReleaser{delay: 50 * time.Millisecond, idle: time.Second,
 		pause: func() func() {
@@ -48,6 +55,10 @@ func TestMemReleaserOncePerBurst(t *testing.T) {
 }
 
 func TestMemReleaserStartWithoutCreate(t *testing.T) {
+	synctest.Test(t, memReleaserStartWithoutCreate)
+}
+
+func memReleaserStartWithoutCreate(t *testing.T) {
 	// A shim that reads ahead but gets no Create resumes the collector
 	// after idle.
 	var resumed atomic.Int32

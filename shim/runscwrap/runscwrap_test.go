@@ -337,7 +337,8 @@ func TestRunscWrapperSubcontainerExit(t *testing.T) {
 	}
 
 	// The container exits (runsc wait returns): so does the waiter, with
-	// the container's status.
+	// the container's status. (The waiter is a real process: the pause
+	// gives a wrong early exit the time to show; nothing fakes it.)
 	time.Sleep(100 * time.Millisecond)
 	var ws syscall.WaitStatus
 	if pid, _ := syscall.Wait4(waiter, &ws, syscall.WNOHANG, nil); pid != 0 {
