@@ -17,9 +17,14 @@ var ErrRefused = errors.New("refused by hardening policy")
 
 // RefusalError names the rule that refused a spec, and why.
 type RefusalError struct {
-	Rule   string // e.g. "fdhygiene", "namespaces"
-	Field  string // the spec field, e.g. "process.cwd"
+	Rule string // e.g. "fdhygiene", "namespaces", "profile"
+	// Field is the input that caused it: a spec field ("process.cwd"), an
+	// annotation or label ("annotation hardened.dev/profile=\"x\""), a
+	// policy key.
+	Field  string
 	Reason string
+	// Err is a further cause (profiles.ErrUnknownProfile), or nil.
+	Err error
 }
 
 func (e *RefusalError) Error() string {
@@ -29,7 +34,13 @@ func (e *RefusalError) Error() string {
 	return fmt.Sprintf("%s: %s: %s: %s", ErrRefused, e.Rule, e.Field, e.Reason)
 }
 
-func (e *RefusalError) Unwrap() error { return ErrRefused }
+// Unwrap gives ErrRefused and the cause.
+func (e *RefusalError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrRefused, e.Err}
+	}
+	return []error{ErrRefused}
+}
 
 // ErrInvalidConfig is wrapped when the engine's Config itself is unusable
 // (no profile, an unknown AppArmor mode or runtime): the caller's mistake,
@@ -43,7 +54,10 @@ func refuse(rule, field, format string, args ...any) *RefusalError {
 
 // Rule names, as RefusalError.Rule, Change.Rule and Gap.Rule carry them.
 const (
-	RuleSpec         = "spec" // malformed specs
+	RuleProfile      = "profile" // which profile a workload gets (internal/resolve)
+	RuleRuntime      = "runtime" // which runtime it runs on, and that runtime's state
+	RulePod          = "pod"     // which pod it belongs to
+	RuleSpec         = "spec"    // malformed specs
 	RuleFDHygiene    = "fdhygiene"
 	RuleHooks        = "hooks"
 	RuleNamespaces   = "namespaces"

@@ -146,7 +146,7 @@ func Decide(f Facts) (*Plan, error) {
 	// The pod a container belongs to, as CRI recorded it: the annotations
 	// that say it can be changed after CRI (NRI, CDI).
 	if why := criIdentityProblem(id, f.Spec.Annotations, c.CRI); why != "" {
-		return nil, Refusedf("container %s: %s", id, why)
+		return nil, Refusedf("container %s: %v", id, &hardening.RefusalError{Rule: hardening.RulePod, Field: "annotation " + AnnSandboxID, Reason: why})
 	}
 	if f.Policy.FromRecord {
 		rep.Notes = append(rep.Notes, "policy taken from the container's runtime options (the task carried runc options)")
@@ -197,10 +197,12 @@ func (d *decision) run(sandboxID string) (*Plan, error) {
 	}
 	rt := f.Host.Runtimes[use]
 	if rt.Err != nil || rt.Binary == "" {
-		return nil, Refusedf("container %s: %v", id, errOr(rt.Err, fmt.Sprintf("runtime %q is not prepared", use)))
+		return nil, Refusedf("container %s: %v", id, &hardening.RefusalError{Rule: hardening.RuleRuntime, Field: "runtimes." + string(use),
+			Reason: errOr(rt.Err, fmt.Sprintf("runtime %q is not prepared", use)), Err: rt.Err})
 	}
 	if use == profiles.RuntimeRunc && f.Host.RuncGate != nil {
-		if err := d.refuse("container %s: runc %s refused: %v", id, rt.Binary, f.Host.RuncGate); err != nil {
+		if err := d.refuse("container %s: %v", id, &hardening.RefusalError{Rule: hardening.RuleRuntime, Field: "runtimes.runc.path",
+			Reason: fmt.Sprintf("runc %s refused: %v", rt.Binary, f.Host.RuncGate), Err: f.Host.RuncGate}); err != nil {
 			return nil, err
 		}
 	}
@@ -262,11 +264,12 @@ func (d *decision) profileAndRuntime(sandboxID string) (*resolve.Decision, profi
 		sb := f.Sandbox
 		switch {
 		case sb.Err != nil:
-			if err := d.refuse("container %s: %v", id, sb.Err); err != nil {
+			if err := d.refuse("container %s: %v", id, &hardening.RefusalError{Rule: hardening.RulePod, Field: "annotation " + AnnSandboxID, Reason: sb.Err.Error(), Err: sb.Err}); err != nil {
 				return nil, "", err
 			}
 		case sb.Runtime != use:
-			if err := d.refuse("pod sandbox %s runs on %s; container %s would run on %s (%s)", sandboxID, sb.Runtime, id, use, rep.RuntimeSource); err != nil {
+			if err := d.refuse("container %s: %v", id, &hardening.RefusalError{Rule: hardening.RulePod, Field: rep.RuntimeSource,
+				Reason: fmt.Sprintf("pod sandbox %s runs on %s; container %s would run on %s: one runtime per pod", sandboxID, sb.Runtime, id, use)}); err != nil {
 				return nil, "", err
 			}
 			rep.Notes = append(rep.Notes, fmt.Sprintf("audit mode: runs on %s, the runtime of pod sandbox %s", sb.Runtime, sandboxID))
@@ -281,7 +284,8 @@ func (d *decision) profileAndRuntime(sandboxID string) (*resolve.Decision, profi
 			return nil, "", Invalidf("container %s: %v", id, f.Host.HostNamespacesErr)
 		}
 		if host := f.Host.HostNamespaces; len(host) > 0 {
-			if err := d.refuse("container %s refused by profile %s (%s): namespaces: %s", id, dec.Profile.Name, dec.ProfileSource, strings.Join(host, "; ")); err != nil {
+			if err := d.refuse("container %s refused by profile %s (%s): %v", id, dec.Profile.Name, dec.ProfileSource,
+				&hardening.RefusalError{Rule: hardening.RuleNamespaces, Field: "linux.namespaces", Reason: strings.Join(host, "; ")}); err != nil {
 				return nil, "", err
 			}
 		}

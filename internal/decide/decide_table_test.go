@@ -88,6 +88,7 @@ func TestDecideTable(t *testing.T) {
 		edit   func(*Facts)
 		kind   error    // nil: a plan
 		names  []string // in the refusal
+		rule   string   // the refusal's *hardening.RefusalError rule, if it has one
 		check  func(*testing.T, *Plan)
 		spec   string
 		reason string
@@ -119,17 +120,17 @@ func TestDecideTable(t *testing.T) {
 		{name: "annotations claim another pod", pol: enforce, edit: func(f *Facts) {
 			pod("container", "other")(f)
 			f.Containerd.CRI = CRIRecord{Kind: "container", SandboxID: "sb"}
-		}, kind: errdefs.ErrFailedPrecondition, names: []string{`recorded the container in pod sandbox "sb"`}},
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{`recorded the container in pod sandbox "sb"`}, rule: hardening.RulePod},
 		{name: "one backend per pod", pol: enforce, edit: func(f *Facts) {
 			pod("container", "sb")(f)
 			f.Sandbox = Sandbox{Runtime: "gvisor"}
-		}, kind: errdefs.ErrFailedPrecondition, names: []string{"pod sandbox sb runs on gvisor", "would run on runc"}},
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{"pod sandbox sb runs on gvisor", "would run on runc"}, rule: hardening.RulePod},
 		{name: "sandbox record unreadable", pol: enforce, edit: func(f *Facts) {
 			pod("container", "sb")(f)
 			f.Sandbox = Sandbox{Err: errors.New("pod sandbox sb has no hardening record")}
 		}, kind: errdefs.ErrFailedPrecondition, names: []string{"has no hardening record"}},
 		{name: "runc gate", pol: enforce, edit: func(f *Facts) { f.Host.RuncGate = errors.New("runc 1.1.11: CVE-2024-21626") },
-			kind: errdefs.ErrFailedPrecondition, names: []string{"runc /usr/bin/runc refused", "CVE-2024-21626"}},
+			kind: errdefs.ErrFailedPrecondition, names: []string{"runc /usr/bin/runc refused", "CVE-2024-21626"}, rule: hardening.RuleRuntime},
 		{name: "runc gate does not concern gVisor", pol: enforce, edit: func(f *Facts) {
 			f.Host.RuncGate = errors.New("runc 1.1.11: CVE-2024-21626")
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
@@ -141,10 +142,10 @@ func TestDecideTable(t *testing.T) {
 		{name: "runtime not installed", pol: enforce, edit: func(f *Facts) {
 			f.Host.Runtimes[profiles.RuntimeGVisor] = Runtime{Err: errors.New("the runsc wrapper hardened-runsc is not installed")}
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
-		}, kind: errdefs.ErrFailedPrecondition, names: []string{"not installed"}},
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{"not installed"}, rule: hardening.RuleRuntime},
 		{name: "host namespace by inode", pol: enforce, edit: func(f *Facts) {
 			f.Host.HostNamespaces = []string{"network namespace path /proc/2/ns/net is the host's"}
-		}, kind: errdefs.ErrFailedPrecondition, names: []string{"refused by profile restricted", "/proc/2/ns/net is the host's"}},
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{"refused by profile restricted", "/proc/2/ns/net is the host's"}, rule: hardening.RuleNamespaces},
 		{name: "namespace path unreadable", pol: enforce, edit: func(f *Facts) { f.Host.HostNamespacesErr = errors.New("stat /x: no such file") },
 			kind: errdefs.ErrInvalidArgument, names: []string{"stat /x"}},
 		{name: "engine refusal keeps its cause", pol: enforce, spec: "cri-privileged.json", edit: func(f *Facts) {
@@ -189,6 +190,12 @@ func TestDecideTable(t *testing.T) {
 					t.Errorf("a plan with the refusal")
 				}
 				wantRefused(t, err, tc.kind, tc.names...)
+				if tc.rule != "" {
+					var re *hardening.RefusalError
+					if !errors.As(err, &re) || re.Rule != tc.rule {
+						t.Errorf("refusal %v: want a *hardening.RefusalError of rule %q, got %+v", err, tc.rule, re)
+					}
+				}
 				if tc.name == "engine refusal keeps its cause" {
 					var re *hardening.RefusalError
 					if !errors.As(err, &re) {

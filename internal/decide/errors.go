@@ -9,9 +9,11 @@ import (
 
 // Error is a container (or exec, or update) the shim will not run, or a
 // request or configuration it cannot read, with its errdefs class: the
-// task API boundary turns it into a TTRPC status whose message is Msg, and
-// containerd turns it back for ctr and crictl. An engine refusal inside it
-// (*hardening.RefusalError) is reachable with errors.As.
+// envelope the task API boundary turns into a TTRPC status whose message
+// is Msg (containerd turns it back for ctr and crictl). The refusal inside
+// it is the one refusal type, *hardening.RefusalError (rule, the input
+// that caused it, reason), from the engine, the resolver or the decision:
+// errors.As reaches it, in the shim and in hardenctl alike.
 type Error struct {
 	Msg string
 	// Kind is errdefs.ErrFailedPrecondition (refused by policy) or

@@ -17,10 +17,10 @@
 package resolve
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/profiles"
 )
@@ -43,30 +43,14 @@ const (
 	SourceImageLabelPrefix = "image label "
 )
 
-// ErrRefused is wrapped by every refusal: the workload asks for something
-// the node does not allow. (An error that does not wrap it is a policy or
-// profile configuration problem.)
-var ErrRefused = errors.New("refused")
+// ErrRefused is wrapped by every refusal (a *hardening.RefusalError of
+// rule "profile" or "runtime", naming the source that asked): the workload
+// asks for something the node does not allow. (An error that does not wrap
+// it is a policy or profile configuration problem.)
+var ErrRefused = hardening.ErrRefused
 
-// RefusedError is a refusal; its message names the source that asked.
-type RefusedError struct {
-	Msg string
-	// Err is a further cause (profiles.ErrUnknownProfile), or nil.
-	Err error
-}
-
-func (e *RefusedError) Error() string { return e.Msg }
-
-// Unwrap returns ErrRefused and the cause.
-func (e *RefusedError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{ErrRefused, e.Err}
-	}
-	return []error{ErrRefused}
-}
-
-func refusef(cause error, format string, args ...any) error {
-	return &RefusedError{Msg: fmt.Sprintf(format, args...), Err: cause}
+func refusef(rule, source string, cause error, format string, args ...any) error {
+	return &hardening.RefusalError{Rule: rule, Field: source, Reason: fmt.Sprintf(format, args...), Err: cause}
 }
 
 // Inputs are what the workload carries.
@@ -179,8 +163,8 @@ func (r *resolver) profile() error {
 	if hasLabel {
 		src := SourceImageLabelPrefix + LabelProfile
 		if !r.set.Has(label) {
-			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
-				src, label, strings.Join(r.set.Names(), ", "))
+			return refusef(hardening.RuleProfile, fmt.Sprintf("%s=%q", src, label), profiles.ErrUnknownProfile,
+				"names no known profile (known: %s)", strings.Join(r.set.Names(), ", "))
 		}
 		raise(label, src)
 		if r.cmp(label, r.name) > 0 {
@@ -192,14 +176,14 @@ func (r *resolver) profile() error {
 		src := SourceAnnotationPrefix + AnnotationProfile
 		switch {
 		case !r.set.Has(v):
-			return refusef(profiles.ErrUnknownProfile, "%s=%q names no known profile (known: %s)",
-				src, v, strings.Join(r.set.Names(), ", "))
+			return refusef(hardening.RuleProfile, fmt.Sprintf("%s=%q", src, v), profiles.ErrUnknownProfile,
+				"names no known profile (known: %s)", strings.Join(r.set.Names(), ", "))
 		case r.cmp(v, r.p.MinimumProfile) < 0:
-			return refusef(nil, "%s=%q is below the node's minimum profile %q", src, v, r.p.MinimumProfile)
+			return refusef(hardening.RuleProfile, fmt.Sprintf("%s=%q", src, v), nil, "is below the node's minimum profile %q", r.p.MinimumProfile)
 		case floor != "" && r.cmp(v, floor) < 0:
 			// A route's or an image's profile is a floor: the pod may
 			// only raise it.
-			return refusef(nil, "%s=%q is below profile %q, which %s sets as the floor: an annotation may only raise it", src, v, floor, floorSource)
+			return refusef(hardening.RuleProfile, fmt.Sprintf("%s=%q", src, v), nil, "is below profile %q, which %s sets as the floor: an annotation may only raise it", floor, floorSource)
 		}
 		r.name, r.d.ProfileSource = v, src
 	}
@@ -213,8 +197,8 @@ func (r *resolver) profile() error {
 	}
 
 	if r.cmp(r.name, r.p.MinimumProfile) < 0 {
-		return refusef(nil, "profile %q (from %s) is below the node's minimum profile %q",
-			r.name, r.d.ProfileSource, r.p.MinimumProfile)
+		return refusef(hardening.RuleProfile, r.d.ProfileSource, nil, "profile %q is below the node's minimum profile %q",
+			r.name, r.p.MinimumProfile)
 	}
 	prof, err := r.set.Get(r.name)
 	if err != nil {
@@ -238,11 +222,11 @@ func (r *resolver) runtime() error {
 		v := profiles.Runtime(a)
 		annSrc = fmt.Sprintf("%s%s=%q", SourceAnnotationPrefix, AnnotationRuntime, v)
 		if !v.Valid() {
-			return refusef(nil, "%s is not one of %q, %q", annSrc, profiles.RuntimeRunc, profiles.RuntimeGVisor)
+			return refusef(hardening.RuleRuntime, annSrc, nil, "is not one of %q, %q", profiles.RuntimeRunc, profiles.RuntimeGVisor)
 		}
 		if _, ok := r.p.Runtimes[v]; !ok {
-			return refusef(nil, "%s asks for a runtime this node does not configure (configured: %s)",
-				annSrc, r.p.RuntimeList())
+			return refusef(hardening.RuleRuntime, annSrc, nil, "asks for a runtime this node does not configure (configured: %s)",
+				r.p.RuntimeList())
 		}
 		if v == profiles.RuntimeGVisor {
 			gvisor = append(gvisor, SourceAnnotationPrefix+AnnotationRuntime)
@@ -282,10 +266,10 @@ func (r *resolver) runtime() error {
 		if len(required) > 1 {
 			verb = "require"
 		}
-		return refusef(nil, "%s conflicts with %s, which %s gvisor", annSrc, strings.Join(required, " and "), verb)
+		return refusef(hardening.RuleRuntime, annSrc, nil, "conflicts with %s, which %s gvisor", strings.Join(required, " and "), verb)
 	}
 	if _, ok := r.p.Runtimes[profiles.RuntimeGVisor]; !ok {
-		return refusef(nil, "gvisor is required by %s but this node does not configure it", strings.Join(gvisor, " and "))
+		return refusef(hardening.RuleRuntime, "policy runtimes", nil, "gvisor is required by %s but this node does not configure it", strings.Join(gvisor, " and "))
 	}
 	r.d.Runtime, r.d.RuntimeSource = profiles.RuntimeGVisor, gvisor[0]
 	for _, s := range runc {

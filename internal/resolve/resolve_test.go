@@ -117,18 +117,18 @@ func TestResolve(t *testing.T) {
 		{
 			name: "annotation below the minimum", p: rt,
 			in:  Inputs{Annotations: ann(AnnotationProfile, "baseline")},
-			err: `annotation hardened.dev/profile="baseline" is below the node's minimum profile "web"`,
+			err: `refused by hardening policy: profile: annotation hardened.dev/profile="baseline": is below the node's minimum profile "web"`,
 		},
 		{
 			name: "annotation unknown", p: def,
 			in:      Inputs{Annotations: ann(AnnotationProfile, "strictest")},
-			err:     `annotation hardened.dev/profile="strictest" names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="strictest": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
 			unknown: true,
 		},
 		{
 			name: "annotation empty", p: def,
 			in:      Inputs{Annotations: ann(AnnotationProfile, "")},
-			err:     `annotation hardened.dev/profile="" names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
 			unknown: true,
 		},
 		{
@@ -160,13 +160,13 @@ func TestResolve(t *testing.T) {
 		{
 			name: "image label unknown", p: def,
 			in:      Inputs{ImageLabels: ann(LabelProfile, "nope")},
-			err:     `image label hardened.dev/profile="nope" names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: image label hardened.dev/profile="nope": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
 			unknown: true,
 		},
 		{
 			name: "image label is a floor a looser annotation cannot go below", p: def,
 			in:  Inputs{Annotations: ann(AnnotationProfile, "baseline"), ImageLabels: ann(LabelProfile, "restricted")},
-			err: `annotation hardened.dev/profile="baseline" is below profile "restricted", which image label hardened.dev/profile sets as the floor: an annotation may only raise it`,
+			err: `refused by hardening policy: profile: annotation hardened.dev/profile="baseline": is below profile "restricted", which image label hardened.dev/profile sets as the floor: an annotation may only raise it`,
 		},
 		{
 			name: "an annotation at the image label's floor", p: def,
@@ -178,7 +178,7 @@ func TestResolve(t *testing.T) {
 		{
 			name: "a route's strict profile is not lowered by an annotation", p: rt,
 			in:  Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationProfile, "restricted")},
-			err: `annotation hardened.dev/profile="restricted" is below profile "strict", which policy route #2 sets as the floor: an annotation may only raise it`,
+			err: `refused by hardening policy: profile: annotation hardened.dev/profile="restricted": is below profile "strict", which policy route #2 sets as the floor: an annotation may only raise it`,
 		},
 		{
 			name: "a route's floor at equal rank", p: rt,
@@ -233,7 +233,7 @@ func TestResolve(t *testing.T) {
 		{
 			name: "route profile below the minimum", p: rt,
 			in:  Inputs{Labels: ann("team", "legacy")},
-			err: `profile "baseline" (from policy route #3) is below the node's minimum profile "web"`,
+			err: `refused by hardening policy: profile: policy route #3: profile "baseline" is below the node's minimum profile "web"`,
 		},
 		{
 			name: "annotation overrides the route profile, within the minimum", p: rt,
@@ -269,12 +269,12 @@ func TestResolve(t *testing.T) {
 		{
 			name: "annotation runc against the route's gvisor", p: rt,
 			in:  Inputs{Annotations: ann("example.com/untrusted", "true", AnnotationRuntime, "runc"), Labels: ann("tier", "edge")},
-			err: `annotation hardened.dev/runtime="runc" conflicts with policy route #1, which requires gvisor`,
+			err: `refused by hardening policy: runtime: annotation hardened.dev/runtime="runc": conflicts with policy route #1, which requires gvisor`,
 		},
 		{
 			name: "annotation runc against the profile's gvisor", p: def,
 			in:  Inputs{Annotations: ann(AnnotationRuntime, "runc", AnnotationProfile, "strict")},
-			err: `annotation hardened.dev/runtime="runc" conflicts with profile "strict" (policy strict_runtime), which requires gvisor`,
+			err: `refused by hardening policy: runtime: annotation hardened.dev/runtime="runc": conflicts with profile "strict" (policy strict_runtime), which requires gvisor`,
 		},
 		{
 			name: "annotation runc against route and profile", p: rt,
@@ -283,17 +283,17 @@ func TestResolve(t *testing.T) {
 				Labels:      ann("tier", "edge"),
 				ImageLabels: ann(LabelProfile, "strict"),
 			},
-			err: `annotation hardened.dev/runtime="runc" conflicts with policy route #1 and profile "strict" (policy strict_runtime), which require gvisor`,
+			err: `refused by hardening policy: runtime: annotation hardened.dev/runtime="runc": conflicts with policy route #1 and profile "strict" (policy strict_runtime), which require gvisor`,
 		},
 		{
 			name: "annotation runtime unknown", p: def,
 			in:  Inputs{Annotations: ann(AnnotationRuntime, "kata")},
-			err: `annotation hardened.dev/runtime="kata" is not one of "runc", "gvisor"`,
+			err: `refused by hardening policy: runtime: annotation hardened.dev/runtime="kata": is not one of "runc", "gvisor"`,
 		},
 		{
 			name: "annotation runtime not configured", p: ro,
 			in:  Inputs{Annotations: ann(AnnotationRuntime, "gvisor")},
-			err: `annotation hardened.dev/runtime="gvisor" asks for a runtime this node does not configure (configured: runc)`,
+			err: `refused by hardening policy: runtime: annotation hardened.dev/runtime="gvisor": asks for a runtime this node does not configure (configured: runc)`,
 		},
 		{
 			name: "strict on a runc-only node", p: ro,
@@ -366,7 +366,7 @@ func TestResolveBrokenPolicy(t *testing.T) {
 	p := policy.Default()
 	delete(p.Runtimes, profiles.RuntimeGVisor)
 	_, err := Resolve(p, nil, Inputs{Annotations: map[string]string{AnnotationProfile: "strict"}})
-	if want := `gvisor is required by profile "strict" (policy strict_runtime) but this node does not configure it`; err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
+	if want := `refused by hardening policy: runtime: policy runtimes: gvisor is required by profile "strict" (policy strict_runtime) but this node does not configure it`; err == nil || err.Error() != want || !errors.Is(err, ErrRefused) {
 		t.Errorf("error %v\nwant  %s", err, want)
 	}
 }
