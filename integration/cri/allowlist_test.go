@@ -5,6 +5,7 @@ package cri
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestCRIHostPathConsent(t *testing.T) {
 	}
 	t.Logf("/data mounted with %v", opts)
 	for _, want := range []string{"ro", "nosuid", "nodev"} {
-		if !slicesContain(opts, want) {
+		if !slices.Contains(opts, want) {
 			t.Errorf("/data is mounted %v, want %s among its options", opts, want)
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -571,7 +573,7 @@ func TestCRIDropInInstalled(t *testing.T) {
 	for name, policy := range map[string]string{handlerHardened: "", handlerGVisor: "policy-gvisor.toml"} {
 		r, ok := rts[name]
 		if !ok {
-			t.Errorf("CRI has no runtime %q (have %v)", name, keysOf(rts))
+			t.Errorf("CRI has no runtime %q (have %v)", name, slices.Collect(maps.Keys(rts)))
 			continue
 		}
 		optionsOK := len(r.Options) == 0
@@ -579,7 +581,7 @@ func TestCRIDropInInstalled(t *testing.T) {
 			optionsOK = r.Options["ConfigPath"] == filepath.Join(e.Dir, "etc/hardened", policy)
 		}
 		if r.Type != "io.containerd.hardened.v2" || r.Path != filepath.Join(e.Dir, "opt/hardened/bin", harness.ShimBinary) ||
-			!slicesContain(r.PodAnnotations, "hardened.dev/*") || !slicesContain(r.ContainerAnnotations, "hardened.dev/*") ||
+			!slices.Contains(r.PodAnnotations, "hardened.dev/*") || !slices.Contains(r.ContainerAnnotations, "hardened.dev/*") ||
 			!optionsOK {
 			t.Errorf("runtime %s: %+v", name, r)
 		}
@@ -600,21 +602,4 @@ func TestCRIDropInInstalled(t *testing.T) {
 	if !strings.Contains(dump, want) {
 		t.Errorf("containerd's merged config does not give the shims %s:\n%s", want, dump)
 	}
-}
-
-func keysOf[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func slicesContain(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -320,7 +320,7 @@ func (d *Daemon) stop() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		if list, err := d.Client.NamespaceService().List(ctx); err == nil {
 			for _, ns := range list {
-				if !contains(nss, ns) {
+				if !slices.Contains(nss, ns) {
 					nss = append(nss, ns)
 				}
 			}
@@ -375,13 +375,4 @@ func (d *Daemon) Namespaces() []string {
 		out = append(out, ns)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
