@@ -29,6 +29,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	p, err := s.plan(ctx, r)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
+		s.publishRefused(ctx, r.ID, err)
 		return nil, errgrpc.ToGRPC(err)
 	}
 	staged, err := p.pin()
@@ -36,6 +37,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		var refused *decide.Error
 		if errors.As(err, &refused) {
 			log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
+			s.publishRefused(ctx, r.ID, err)
 			return nil, errgrpc.ToGRPC(err)
 		}
 		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
@@ -63,6 +65,7 @@ func (s *Service) createPinned(ctx context.Context, r *taskAPI.CreateTaskRequest
 	s.containers[r.ID] = p.state
 	s.mu.Unlock()
 	p.log(ctx)
+	s.publishDecided(ctx, p)
 	return resp, nil
 }
 

@@ -32,7 +32,9 @@ type Service struct {
 	gate     gateFunc
 	// wrapper locates the runsc wrapper binary.
 	wrapper func() (string, error)
-	runDir  string
+	// events publishes the shim's events (events.go); nil: none.
+	events eventPublisher
+	runDir string
 	// namespace is the shim's containerd namespace, for a call whose
 	// context names none.
 	namespace string
@@ -73,6 +75,9 @@ type Config struct {
 	GRPCAddress string
 	// RunDir is the node-wide runtime directory (hostfacts.RunDir() if "").
 	RunDir string
+	// Publisher publishes the shim's events on containerd's event bus
+	// (events.go); nil publishes none.
+	Publisher eventPublisher
 	// RunCommand runs the binaries the shim probes (runc --version): in the
 	// shim process, through its reaper (RunThroughReaper). nil runs them
 	// directly.
@@ -92,6 +97,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		namespace:        cfg.Namespace,
 		appArmor:         hostAppArmor,
 		wrapper:          hostfacts.LocateRunscWrapper,
+		events:           cfg.Publisher,
 		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
 		staged:           make(map[string]string),

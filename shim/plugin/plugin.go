@@ -45,6 +45,7 @@ func init() {
 			ns, _ := namespaces.Namespace(ic.Context)
 			return hshim.NewService(inner, hshim.Config{
 				GRPCAddress: ic.Properties[plugins.PropertyGRPCAddress],
+				Publisher:   pp.(shim.Publisher),
 				// The shim's reaper collects every child: the probes the
 				// shim runs must wait through it.
 				RunCommand: hshim.RunThroughReaper,

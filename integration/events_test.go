@@ -1,0 +1,89 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hardened-dev/hardened/integration/harness"
+	"github.com/hardened-dev/hardened/shim"
+)
+
+// TestEventsOnContainerdBus: the shim publishes a hardened, a refused and
+// an audited event on containerd's event bus, in the container's
+// namespace, with their fields, as a containerd client subscribed to
+// /hardened/ receives them. (ctr v2.4.2's `events` skips them: its binary
+// does not link google.protobuf.Struct, and it prints only what it can
+// decode.)
+func TestEventsOnContainerdBus(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(harness.Context(e.ctx, e.ns))
+	defer cancel()
+	ch, errs := e.d.Client.EventService().Subscribe(ctx, `topic~="^/hardened/"`)
+	// The subscription is live once it delivers a ping of the test's own.
+	ping, _ := structpb.NewStruct(map[string]any{"container_id": "ping"})
+	for live := false; !live; {
+		if err := e.d.Client.EventService().Publish(ctx, "/hardened/test/ping", ping); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ch:
+			live = true
+		case err := <-errs:
+			t.Fatalf("subscription: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	hardenedID, refusedID, auditedID := e.id("ev-hardened"), e.id("ev-refused"), e.id("ev-audited")
+	e.run(harness.Spec{ID: hardenedID, Runtime: harness.Hardened(""), Args: []string{"true"}})
+	err := e.startRefused(harness.Spec{ID: refusedID, Runtime: harness.Hardened(""), Args: []string{"true"},
+		Annotations: map[string]string{harness.AnnotationProfile: "nope"}})
+	t.Logf("refused: %v", err)
+	e.run(harness.Spec{ID: auditedID, Runtime: harness.Hardened(e.policy("mode = \"audit\"\n")), Args: []string{"true"},
+		Annotations: map[string]string{harness.AnnotationProfile: "nope"}})
+
+	want := map[string]string{hardenedID: shim.TopicHardened, refusedID: shim.TopicRefused, auditedID: shim.TopicAudited}
+	got := map[string]map[string]any{}
+	timeout := time.After(30 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case env := <-ch:
+			v, err := typeurl.UnmarshalAny(env.Event)
+			if err != nil {
+				t.Fatalf("event %s: %v", env.Topic, err)
+			}
+			st, ok := v.(*structpb.Struct)
+			if !ok {
+				t.Fatalf("event %s carries %T, want google.protobuf.Struct", env.Topic, v)
+			}
+			fields := st.AsMap()
+			id, _ := fields["container_id"].(string)
+			if topic, ok := want[id]; ok {
+				if env.Topic != topic || env.Namespace != e.ns {
+					t.Errorf("container %s: event %s in namespace %s, want %s in %s", id, env.Topic, env.Namespace, topic, e.ns)
+				}
+				got[id] = fields
+				t.Logf("%s %v", env.Topic, fields)
+			}
+		case err := <-errs:
+			t.Fatalf("subscription: %v", err)
+		case <-timeout:
+			t.Fatalf("events after 30s: %v, want one for each of %v", got, want)
+		}
+	}
+	if f := got[hardenedID]; f["profile"] != "restricted" || f["runtime"] != "runc" || f["mode"] != "enforce" || f["changes"].(float64) == 0 {
+		t.Errorf("hardened event %v", f)
+	}
+	if f := got[refusedID]; f["rule"] != "profile" || !strings.Contains(f["field"].(string), "hardened.dev/profile") || f["reason"] == nil {
+		t.Errorf("refused event %v", f)
+	}
+	if f := got[auditedID]; f["mode"] != "audit" || !strings.Contains(f["reason"].(string), "nope") {
+		t.Errorf("audited event %v", f)
+	}
+}

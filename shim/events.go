@@ -1,0 +1,98 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/policy"
+)
+
+// Events. The shim publishes what it decided about each container on
+// containerd's event bus, next to containerd's own /tasks/* events:
+//
+//	/hardened/container/hardened  a container runs hardened (enforce mode)
+//	/hardened/container/audited   a container runs unchanged (audit mode):
+//	                              what enforce would have changed or refused
+//	/hardened/container/refused   a container was refused
+//
+// The payload is a google.protobuf.Struct, a type every containerd client
+// (ctr events included) can decode, with these fields (absent when empty):
+// container_id, profile, profile_source, runtime, runtime_source, mode,
+// policy, changes (number), rule, field, reason (a refusal's, or in audit
+// mode what enforce would have refused), message (docs/events.md).
+const (
+	TopicHardened = "/hardened/container/hardened"
+	TopicAudited  = "/hardened/container/audited"
+	TopicRefused  = "/hardened/container/refused"
+)
+
+// publishTimeout bounds a refusal's publication, which the Create waits
+// for (the shim may exit right after a refused Create).
+const publishTimeout = 2 * time.Second
+
+// publishDecided publishes a created container's event, without holding up
+// the Create.
+func (s *Service) publishDecided(ctx context.Context, p *plan) {
+	if s.events == nil {
+		return
+	}
+	rep := p.Report
+	topic := TopicHardened
+	fields := map[string]any{
+		"container_id": rep.ContainerID, "profile": rep.Profile, "profile_source": rep.ProfileSource,
+		"runtime": string(rep.Runtime), "runtime_source": rep.RuntimeSource, "mode": string(rep.Mode),
+		"policy": rep.Policy, "changes": len(rep.Changes),
+	}
+	if rep.Mode == policy.ModeAudit {
+		topic = TopicAudited
+		fields["reason"] = rep.Refused
+	}
+	ctx = context.WithoutCancel(ctx)
+	go s.publish(ctx, topic, fields)
+}
+
+// publishRefused publishes a refusal: its rule, the input that caused it
+// and the reason when it is a *hardening.RefusalError, and the message.
+func (s *Service) publishRefused(ctx context.Context, id string, err error) {
+	if s.events == nil {
+		return
+	}
+	var de *decide.Error
+	if !errors.As(err, &de) {
+		return // not a refusal: a failure to run
+	}
+	fields := map[string]any{"container_id": id, "message": err.Error()}
+	var re *hardening.RefusalError
+	if errors.As(err, &re) {
+		fields["rule"], fields["field"], fields["reason"] = re.Rule, re.Field, re.Reason
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	s.publish(ctx, TopicRefused, fields)
+}
+
+func (s *Service) publish(ctx context.Context, topic string, fields map[string]any) {
+	for k, v := range fields {
+		if v == "" {
+			delete(fields, k)
+		}
+	}
+	ev, err := structpb.NewStruct(fields)
+	if err == nil {
+		err = s.events.Publish(ctx, topic, ev)
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("topic", topic).Warn("hardened: failed to publish an event")
+	}
+}
+
+// eventPublisher is what the shim publishes through (containerd's shim
+// publisher; nil publishes nothing).
+type eventPublisher = events.Publisher

@@ -1,0 +1,85 @@
+package shim
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// fakePublisher records what the shim publishes.
+type fakePublisher struct {
+	mu  sync.Mutex
+	got []published
+}
+
+type published struct {
+	topic  string
+	fields map[string]any
+}
+
+func (f *fakePublisher) Publish(_ context.Context, topic string, ev events.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, published{topic, ev.(*structpb.Struct).AsMap()})
+	return nil
+}
+
+// wait returns the first event on topic, waiting for the asynchronous
+// publication of a created container's.
+func (f *fakePublisher) wait(t *testing.T, topic string) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		for _, p := range f.got {
+			if p.topic == topic {
+				f.mu.Unlock()
+				return p.fields
+			}
+		}
+		f.mu.Unlock()
+	}
+	t.Fatalf("no %s event (got %+v)", topic, f.got)
+	return nil
+}
+
+func TestEventsPublished(t *testing.T) {
+	ts := newTestService(t, nil)
+	pub := &fakePublisher{}
+	ts.events = pub
+
+	// Hardened.
+	s := defaultSpec(t, "c1", oci.WithProcessArgs("/bin/sh"))
+	if _, err := ts.create(t, "c1", ts.bundle(t, "c1", s), policyOpts(t, testPolicy("enforce", ""))); err != nil {
+		t.Fatal(err)
+	}
+	ev := pub.wait(t, TopicHardened)
+	if ev["container_id"] != "c1" || ev["profile"] != "restricted" || ev["runtime"] != "runc" || ev["mode"] != "enforce" || ev["changes"].(float64) == 0 {
+		t.Errorf("hardened event %v", ev)
+	}
+
+	// Refused: the rule and the input that caused it.
+	nope := oci.WithAnnotations(map[string]string{"hardened.dev/profile": "nope"})
+	s = defaultSpec(t, "c2", oci.WithProcessArgs("/bin/sh"), nope)
+	if _, err := ts.create(t, "c2", ts.bundle(t, "c2", s), policyOpts(t, testPolicy("enforce", ""))); err == nil {
+		t.Fatal("a container asking for an unknown profile was created")
+	}
+	ev = pub.wait(t, TopicRefused)
+	if ev["container_id"] != "c2" || ev["rule"] != "profile" || ev["field"] != `annotation hardened.dev/profile="nope"` || ev["reason"] == nil || ev["message"] == nil {
+		t.Errorf("refused event %v", ev)
+	}
+
+	// Audited: what enforce would have refused.
+	s = defaultSpec(t, "c3", oci.WithProcessArgs("/bin/sh"), nope)
+	if _, err := ts.create(t, "c3", ts.bundle(t, "c3", s), policyOpts(t, testPolicy("audit", ""))); err != nil {
+		t.Fatal(err)
+	}
+	ev = pub.wait(t, TopicAudited)
+	if ev["container_id"] != "c3" || ev["mode"] != "audit" || ev["reason"] == nil {
+		t.Errorf("audited event %v", ev)
+	}
+}
