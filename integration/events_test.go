@@ -4,6 +4,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +87,40 @@ func TestEventsOnContainerdBus(t *testing.T) {
 	}
 	if f := got[auditedID]; f["mode"] != "audit" || !strings.Contains(f["reason"].(string), "nope") {
 		t.Errorf("audited event %v", f)
+	}
+}
+
+// TestReportOutlivesBundle: after the container is deleted (its bundle and
+// hardening-report.json with it), `hardenctl report` prints the kept copy;
+// a refused container's kept record is its refusal.
+func TestReportOutlivesBundle(t *testing.T) {
+	if suite.bins.CLI == "" {
+		t.Fatal("hardenctl was not built")
+	}
+	e := newEnv(t)
+	ran, refused := e.id("kept"), e.id("kept-refused")
+	e.run(harness.Spec{ID: ran, Runtime: harness.Hardened(""), Args: []string{"true"}})
+	if _, err := os.Stat(e.d.Bundle(e.ns, ran)); err == nil {
+		t.Fatalf("the bundle of %s is still there", ran)
+	}
+	_ = e.startRefused(harness.Spec{ID: refused, Runtime: harness.Hardened(""), Args: []string{"true"},
+		Annotations: map[string]string{harness.AnnotationProfile: "nope"}})
+	report := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(suite.bins.CLI, append([]string{"report", "--dir", e.d.ReportsDir()}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hardenctl report %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := report(ran)
+	t.Logf("hardenctl report %s:\n%s", ran, out)
+	for _, want := range []string{e.ns + "/" + ran, "restricted (policy default_profile)", "runc", "capabilities"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report of %s does not show %q", ran, want)
+		}
+	}
+	if out := report(refused); !strings.Contains(out, `annotation hardened.dev/profile="nope"`) {
+		t.Errorf("the report of %s does not show its refusal:\n%s", refused, out)
 	}
 }

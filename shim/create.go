@@ -30,6 +30,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
 		s.publishRefused(ctx, r.ID, err)
+		s.keepRefusal(ctx, r.ID, err)
 		return nil, errgrpc.ToGRPC(err)
 	}
 	staged, err := p.pin()
@@ -38,6 +39,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		if errors.As(err, &refused) {
 			log.G(ctx).WithError(err).WithField("id", r.ID).Warn("hardened: container refused")
 			s.publishRefused(ctx, r.ID, err)
+			s.keepRefusal(ctx, r.ID, err)
 			return nil, errgrpc.ToGRPC(err)
 		}
 		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
@@ -66,6 +68,7 @@ func (s *Service) createPinned(ctx context.Context, r *taskAPI.CreateTaskRequest
 	s.mu.Unlock()
 	p.log(ctx)
 	s.publishDecided(ctx, p)
+	s.keepReport(context.WithoutCancel(ctx), p.Report, false)
 	return resp, nil
 }
 

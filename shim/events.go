@@ -5,13 +5,18 @@ import (
 	"errors"
 	"time"
 
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/v2/pkg/protobuf/types"
+
 	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/log"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 // Events. The shim publishes what it decided about each container on
@@ -55,7 +60,39 @@ func (s *Service) publishDecided(ctx context.Context, p *plan) {
 		fields["reason"] = rep.Refused
 	}
 	ctx = context.WithoutCancel(ctx)
-	go s.publish(ctx, topic, fields)
+	s.background.Go(func() { s.publish(ctx, topic, fields) })
+}
+
+// keepReport keeps a copy of a container's report under the node's
+// reports directory (package reports), for after its bundle is gone. A
+// created container's is written after the Create returns; a refused
+// one's (the refusal) before.
+func (s *Service) keepReport(ctx context.Context, rep *decide.Report, wait bool) {
+	if s.reportsDir == "" {
+		return
+	}
+	ns, ok := namespaces.Namespace(ctx)
+	if !ok {
+		ns = s.namespace
+	}
+	keep := func() {
+		if err := reports.Keep(s.reportsDir, ns, rep); err != nil {
+			log.G(ctx).WithError(err).WithField("id", rep.ContainerID).Warn("hardened: failed to keep the report")
+		}
+	}
+	if wait {
+		keep()
+		return
+	}
+	s.background.Go(keep)
+}
+
+// keepRefusal keeps the record of a refused container: its refusal.
+func (s *Service) keepRefusal(ctx context.Context, id string, err error) {
+	var de *decide.Error
+	if errors.As(err, &de) {
+		s.keepReport(ctx, &decide.Report{ContainerID: id, Mode: policy.ModeEnforce, Changes: []hardening.Change{}, Refused: err.Error()}, true)
+	}
 }
 
 // publishRefused publishes a refusal: its rule, the input that caused it
@@ -96,3 +133,23 @@ func (s *Service) publish(ctx context.Context, topic string, fields map[string]a
 // eventPublisher is what the shim publishes through (containerd's shim
 // publisher; nil publishes nothing).
 type eventPublisher = events.Publisher
+
+// backgroundWait bounds how long Shutdown waits for the event and report
+// writes still running.
+const backgroundWait = 2 * time.Second
+
+// Shutdown lets the event and report writes a Create left running finish
+// (for at most backgroundWait) before the stock Shutdown ends the process.
+func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*types.Empty, error) {
+	done := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(backgroundWait):
+		log.G(ctx).Warn("hardened: shutting down with event or report writes still running")
+	}
+	return s.TTRPCTaskService.Shutdown(ctx, r)
+}

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 // fakePublisher records what the shim publishes.
@@ -81,5 +84,26 @@ func TestEventsPublished(t *testing.T) {
 	ev = pub.wait(t, TopicAudited)
 	if ev["container_id"] != "c3" || ev["mode"] != "audit" || ev["reason"] == nil {
 		t.Errorf("audited event %v", ev)
+	}
+}
+
+// A created container's report and a refused one's refusal are kept under
+// the reports directory.
+func TestReportsKept(t *testing.T) {
+	ts := newTestService(t, nil)
+	s := defaultSpec(t, "c1", oci.WithProcessArgs("/bin/sh"))
+	if _, err := ts.create(t, "c1", ts.bundle(t, "c1", s), policyOpts(t, testPolicy("enforce", ""))); err != nil {
+		t.Fatal(err)
+	}
+	s = defaultSpec(t, "c2", oci.WithProcessArgs("/bin/sh"), oci.WithAnnotations(map[string]string{"hardened.dev/profile": "nope"}))
+	if _, err := ts.create(t, "c2", ts.bundle(t, "c2", s), policyOpts(t, testPolicy("enforce", ""))); err == nil {
+		t.Fatal("created")
+	}
+	ts.background.Wait()
+	if r, err := reports.Read(ts.reportsDir, "test", "c1"); err != nil || r.Profile != "restricted" || len(r.Changes) == 0 {
+		t.Errorf("c1: %+v %v", r, err)
+	}
+	if r, err := reports.Read(ts.reportsDir, "test", "c2"); err != nil || !strings.Contains(r.Refused, "nope") {
+		t.Errorf("c2: %+v %v", r, err)
 	}
 }

@@ -135,6 +135,9 @@ func newTestService(t *testing.T, labels labelSource) *testService {
 	s.policies = newPolicyCache()
 	s.appArmor = func() bool { return false }
 	s.wrapper = func() (string, error) { return testWrapperBinary, nil }
+	s.reportsDir = filepath.Join(ts.root, "reports")
+	// Before the temp dirs go: the writes a Create leaves running.
+	t.Cleanup(s.background.Wait)
 	s.gate = func(_ context.Context, path string) error {
 		ts.gated = append(ts.gated, path)
 		return ts.gateErr

@@ -16,6 +16,7 @@ import (
 	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/hostprobe"
 	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 // Service is the shim's task service: containerd's runc task service with
@@ -34,7 +35,13 @@ type Service struct {
 	wrapper func() (string, error)
 	// events publishes the shim's events (events.go); nil: none.
 	events eventPublisher
-	runDir string
+	// reportsDir keeps a copy of each container's report (package
+	// reports); "" keeps none.
+	reportsDir string
+	// background counts the event and report writes a Create leaves
+	// running after it returns.
+	background sync.WaitGroup
+	runDir     string
 	// namespace is the shim's containerd namespace, for a call whose
 	// context names none.
 	namespace string
@@ -98,6 +105,7 @@ func NewService(inner taskAPI.TTRPCTaskService, cfg Config) *Service {
 		appArmor:         hostAppArmor,
 		wrapper:          hostfacts.LocateRunscWrapper,
 		events:           cfg.Publisher,
+		reportsDir:       reports.Dir(),
 		apparmor:         defaultAppArmor,
 		containers:       make(map[string]*ctrState),
 		staged:           make(map[string]string),

@@ -21,6 +21,7 @@ Usage:
   hardenctl profiles list [--policy FILE]
   hardenctl profiles show [--policy FILE] NAME
   hardenctl policy validate FILE
+  hardenctl report [--dir D] [--namespace NS] [-o table|json] CONTAINER
   hardenctl check-host [--policy FILE]
   hardenctl version
 `
@@ -47,6 +48,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdProfiles(args[1:], stdout)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout)
+	case "report":
+		err = cmdReport(args[1:], stdout)
 	case "check-host":
 		err = cmdCheckHost(args[1:], stdout)
 	case "version":

@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/hardened-dev/hardened/integration/harness"
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 const (
@@ -514,6 +515,8 @@ exec "$3" --config "$4"`
 	e.cmd.Env = []string{
 		"PATH=" + e.Tools + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root", "TMPDIR=" + filepath.Join(e.Dir, "tmp"),
+		// Kept reports in the temp tree, not the node's.
+		reports.DirEnv + "=" + filepath.Join(e.Dir, "reports"),
 	}
 	// Go makes / rprivate in the new mount namespace before exec.
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Setpgid: true}

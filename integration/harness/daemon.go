@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 // Options configure a private containerd.
@@ -172,7 +174,8 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	d.cmd.Stdout = logf
 	d.cmd.Stderr = logf
 	d.cmd.Dir = dir
-	d.cmd.Env = append(daemonEnv(o.Binaries.Dir, o.ToolsBin), o.Env...)
+	// Kept reports (package reports) in the temp dir, not the node's.
+	d.cmd.Env = append(daemonEnv(o.Binaries.Dir, o.ToolsBin), append([]string{reports.DirEnv + "=" + d.ReportsDir()}, o.Env...)...)
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Unshareflags: syscall.CLONE_NEWNS,
 		Setpgid:      true,
@@ -365,6 +368,9 @@ func (d *Daemon) stop() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ReportsDir is where the daemon's shims keep containers' reports.
+func (d *Daemon) ReportsDir() string { return filepath.Join(d.Dir, "reports") }
 
 // Namespaces returns the namespaces handed out by Namespace.
 func (d *Daemon) Namespaces() []string {

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/reports"
+)
+
+// cmdReport prints a container's kept hardening report (package reports):
+// what the shim decided and changed, or why it refused the container.
+func cmdReport(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("dir", reports.Dir(), "the reports directory")
+	ns := fs.String("namespace", "", "the container's containerd namespace (default: the one that holds its report)")
+	output := fs.String("o", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 || (*output != "table" && *output != "json") {
+		return fmt.Errorf("%w: report [--dir D] [--namespace NS] [-o table|json] CONTAINER", errUsage)
+	}
+	id := fs.Arg(0)
+	if *ns == "" {
+		found, err := filepath.Glob(filepath.Join(*dir, "*", id+".json"))
+		if err != nil {
+			return err
+		}
+		switch len(found) {
+		case 0:
+			return fmt.Errorf("no kept report of container %s under %s", id, *dir)
+		case 1:
+			*ns = filepath.Base(filepath.Dir(found[0]))
+		default:
+			return fmt.Errorf("container %s has reports in several namespaces (%s): pass --namespace", id, strings.Join(found, ", "))
+		}
+	}
+	r, err := reports.Read(*dir, *ns, id)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return writeReport(stdout, *ns, r)
+}
+
+func writeReport(w io.Writer, ns string, r *decide.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	row("container", ns+"/"+r.ContainerID)
+	if r.Refused != "" && r.Profile == "" {
+		row("refused", r.Refused)
+		return tw.Flush()
+	}
+	row("profile", fmt.Sprintf("%s (%s)", r.Profile, r.ProfileSource))
+	row("runtime", fmt.Sprintf("%s (%s)", r.Runtime, r.RuntimeSource))
+	row("mode", string(r.Mode))
+	row("policy", r.Policy)
+	row("refused", r.Refused)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d changes\n", len(r.Changes))
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tFIELD\tBEFORE\tAFTER")
+	for _, c := range r.Changes {
+		before, after := c.Before, c.After
+		if strings.HasPrefix(c.Field, "process.env") {
+			before, after = "(hidden)", "(hidden)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Rule, c.Field, before, after)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, g := range r.NotEnforced {
+		fmt.Fprintf(w, "not enforced: %s: %s\n", g.Rule, g.Reason)
+	}
+	for _, p := range r.Pinned {
+		fmt.Fprintf(w, "pinned: %s %s\n", p.Field, p.Source)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	return nil
+}
