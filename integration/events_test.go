@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -122,5 +123,56 @@ func TestReportOutlivesBundle(t *testing.T) {
 	}
 	if out := report(refused); !strings.Contains(out, `annotation hardened.dev/profile="nope"`) {
 		t.Errorf("the report of %s does not show its refusal:\n%s", refused, out)
+	}
+}
+
+// TestEnforceBaselineAuditRestricted: Pod Security's model. The policy
+// enforces baseline and audits restricted: the container runs with what
+// baseline gives (a writable rootfs, its capabilities), and its report,
+// its event and hardenctl report say what restricted would have changed,
+// with nothing of it applied; a strict audit reports its refusal and the
+// container still runs.
+func TestEnforceBaselineAuditRestricted(t *testing.T) {
+	e := newEnv(t)
+	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n")
+	id := e.id("audit-level")
+	c := e.start(harness.Spec{ID: id, Runtime: harness.Hardened(pol), Args: sh(harness.Script(
+		[2]string{"status", "cat /proc/self/status"},
+		[2]string{"rootfs", "touch /written && echo ROOTFS-WRITABLE"},
+	) + "echo READY; exec sleep 600")})
+	if err := c.WaitOutput(e.ctx, "READY", readyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := c.Output()
+	sec := harness.Sections(out)
+	if !strings.Contains(sec["rootfs"], "ROOTFS-WRITABLE") {
+		t.Errorf("the rootfs is not writable: restricted's read-only rootfs was applied:\n%s", sec["rootfs"])
+	}
+	if capEff := hexField(t, statusOf(t, "baseline init", sec["status"]), "CapEff"); capEff == 0x400 {
+		t.Errorf("CapEff %x is restricted's, want baseline's", capEff)
+	}
+	rep := e.readReport(id)
+	var audit struct {
+		Profile string            `json:"profile"`
+		Changes []json.RawMessage `json:"changes"`
+		Refused string            `json:"refused"`
+	}
+	if err := json.Unmarshal(rep.keys["audit"], &audit); err != nil || rep.Profile != "baseline" || audit.Profile != "restricted" || len(audit.Changes) == 0 || audit.Refused != "" {
+		t.Fatalf("report: profile %s, audit %+v (%v)\n%s", rep.Profile, audit, err, rep.raw)
+	}
+	if !strings.Contains(string(rep.keys["audit"]), "root.readonly") {
+		t.Errorf("the audit does not name the read-only rootfs restricted would set:\n%s", rep.keys["audit"])
+	}
+	kept, err := exec.Command(suite.bins.CLI, "report", "--dir", e.d.ReportsDir(), id).CombinedOutput()
+	if err != nil || !strings.Contains(string(kept), "audited, not applied: profile restricted") || !strings.Contains(string(kept), "root.readonly") {
+		t.Errorf("hardenctl report (%v):\n%s", err, kept)
+	}
+
+	strict := e.policy("default_profile = \"baseline\"\naudit_profile = \"strict\"\n")
+	sid := e.id("audit-strict")
+	e.run(harness.Spec{ID: sid, Runtime: harness.Hardened(strict), Args: []string{"true"}})
+	kept, err = exec.Command(suite.bins.CLI, "report", "--dir", e.d.ReportsDir(), "-o", "json", sid).CombinedOutput()
+	if err != nil || !strings.Contains(string(kept), `"refused"`) || !strings.Contains(string(kept), "strict") {
+		t.Errorf("a strict audit of a root container: its refusal is not reported (%v):\n%s", err, kept)
 	}
 }

@@ -59,6 +59,9 @@ func (s *Service) publishDecided(ctx context.Context, p *plan) {
 		topic = TopicAudited
 		fields["reason"] = rep.Refused
 	}
+	if a := rep.Audit; a != nil {
+		fields["audit_profile"], fields["audit_changes"], fields["audit_reason"] = a.Profile, len(a.Changes), a.Refused
+	}
 	ctx = context.WithoutCancel(ctx)
 	s.background.Go(func() { s.publish(ctx, topic, fields) })
 }

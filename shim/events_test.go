@@ -85,6 +85,19 @@ func TestEventsPublished(t *testing.T) {
 	if ev["container_id"] != "c3" || ev["mode"] != "audit" || ev["reason"] == nil {
 		t.Errorf("audited event %v", ev)
 	}
+
+	// Enforced under baseline, restricted audited alongside.
+	pub.mu.Lock()
+	pub.got = nil
+	pub.mu.Unlock()
+	s = defaultSpec(t, "c4", oci.WithProcessArgs("/bin/sh"))
+	if _, err := ts.create(t, "c4", ts.bundle(t, "c4", s), policyOpts(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"+testPolicy("enforce", ""))); err != nil {
+		t.Fatal(err)
+	}
+	ev = pub.wait(t, TopicHardened)
+	if ev["profile"] != "baseline" || ev["audit_profile"] != "restricted" || ev["audit_changes"].(float64) == 0 {
+		t.Errorf("hardened event with an audit %v", ev)
+	}
 }
 
 // A created container's report and a refused one's refusal are kept under

@@ -96,5 +96,16 @@ func writeReport(w io.Writer, ns string, r *decide.Report) error {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if a := r.Audit; a != nil {
+		fmt.Fprintf(w, "\naudited, not applied: profile %s (%s)\n", a.Profile, a.ProfileSource)
+		if a.Refused != "" {
+			fmt.Fprintf(w, "it would refuse the container: %s\n", a.Refused)
+		} else {
+			fmt.Fprintf(w, "it would change %d fields:\n", len(a.Changes))
+			for _, c := range a.Changes {
+				fmt.Fprintf(w, "  %s %s\n", c.Rule, c.Field)
+			}
+		}
+	}
 	return nil
 }

@@ -324,6 +324,9 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, 
 	p.Hardened = out
 	rep.Changes = append(rep.Changes, hrep.Changes...)
 	rep.NotEnforced = hrep.NotEnforced
+	if dec.AuditProfile != nil {
+		rep.Audit = audit(f.Spec, p.Config, dec)
+	}
 	if !d.audit && p.Config.Host.AppArmor && use == profiles.RuntimeRunc {
 		if name := out.Process.ApparmorProfile; name != "" && name != "unconfined" {
 			p.AppArmorProfile = name
@@ -337,6 +340,19 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, 
 	// so a bind source that is a symlink to a denied path is only caught
 	// there.
 	return d.planPins(p, out, use)
+}
+
+// audit runs the engine with the audited profile on the spec as containerd
+// wrote it, for the report only.
+func audit(spec *specs.Spec, cfg hardening.Config, dec *resolve.Decision) *AuditReport {
+	cfg.Profile = dec.AuditProfile
+	a := &AuditReport{Profile: dec.AuditProfile.Name, ProfileSource: dec.AuditProfileSource, Changes: []hardening.Change{}}
+	if _, r, err := hardening.Harden(spec, cfg); err != nil {
+		a.Refused = err.Error()
+	} else {
+		a.Changes = r.Changes
+	}
+	return a
 }
 
 // planPins sets the plan's pins for the hardened spec: in enforce mode the

@@ -159,6 +159,26 @@ func TestDecideTable(t *testing.T) {
 				t.Errorf("audit plan: spec %v, report %+v", p.Spec != nil, p.Report)
 			}
 		}},
+		{name: "enforce baseline, audit restricted: reported, not applied", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"),
+			check: func(t *testing.T, p *Plan) {
+				a := p.Report.Audit
+				if p.Report.Profile != "baseline" || a == nil || a.Profile != "restricted" || a.ProfileSource != "policy audit_profile" || a.Refused != "" {
+					t.Fatalf("report %+v, audit %+v", p.Report, a)
+				}
+				readOnly := false
+				for _, c := range a.Changes {
+					readOnly = readOnly || c.Field == "root.readonly"
+				}
+				if !readOnly || p.Spec.Root.Readonly {
+					t.Errorf("audit changes %+v should make the rootfs read-only, and the enforced spec should not (readonly %v)", a.Changes, p.Spec.Root.Readonly)
+				}
+			}},
+		{name: "audit strict: its refusal reported, the container runs", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"strict\"\n"),
+			check: func(t *testing.T, p *Plan) {
+				if a := p.Report.Audit; a == nil || !strings.Contains(a.Refused, "strict") || p.Spec == nil {
+					t.Errorf("audit %+v, spec %v", a, p.Spec != nil)
+				}
+			}},
 		{name: "host paths staged", pol: parsePolicy(t, "allow_host_path_prefixes = [{ prefix = \"/srv/\" }]\n"), edit: func(f *Facts) {
 			f.Spec.Mounts = append(f.Spec.Mounts, specs.Mount{Type: "bind", Source: "/srv/data", Destination: "/data", Options: []string{"rbind", "rw"}})
 		}, check: func(t *testing.T, p *Plan) {

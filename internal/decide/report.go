@@ -36,6 +36,18 @@ type Report struct {
 	// Refused is, in audit mode, the reason enforce mode would have refused
 	// the container.
 	Refused string `json:"refused,omitempty"`
+	// Audit is what a stricter profile audited alongside the enforced one
+	// (audit_profile) would have done; nothing of it is applied.
+	Audit *AuditReport `json:"audit,omitempty"`
+}
+
+// AuditReport is what the audited profile would have changed in the spec
+// as containerd wrote it, or why it would have refused it.
+type AuditReport struct {
+	Profile       string             `json:"profile"`
+	ProfileSource string             `json:"profileSource"`
+	Changes       []hardening.Change `json:"changes"`
+	Refused       string             `json:"refused,omitempty"`
 }
 
 // PinnedSource is one host path of a container's spec, pinned.

@@ -193,8 +193,8 @@ func (p *Policy) validate() error {
 	for i, r := range p.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		switch {
-		case r.Runtime == "" && r.Profile == "":
-			c.addf(key+".match", "", "route #%d sets neither a runtime nor a profile", i+1)
+		case r.Runtime == "" && r.Profile == "" && r.AuditProfile == "":
+			c.addf(key+".match", "", "route #%d sets neither a runtime nor a profile nor an audit_profile", i+1)
 		case r.Runtime != "" && !p.hasRuntime(r.Runtime):
 			c.addf(key+".runtime", string(r.Runtime), "route #%d: runtime %q is not a configured runtime (configured: %s)",
 				i+1, r.Runtime, p.RuntimeList())
@@ -254,9 +254,15 @@ func (p *Policy) Check(set *profiles.Set) error {
 		}
 	}
 	atLeastMin("default_profile", p.DefaultProfile, "default_profile")
+	if p.AuditProfile != "" {
+		exists("audit_profile", p.AuditProfile, "audit_profile")
+	}
 	for i, r := range p.Routes {
 		if r.Profile != "" {
 			atLeastMin(fmt.Sprintf("routes[%d].profile", i), r.Profile, fmt.Sprintf("route #%d profile", i+1))
+		}
+		if r.AuditProfile != "" {
+			exists(fmt.Sprintf("routes[%d].audit_profile", i), r.AuditProfile, fmt.Sprintf("route #%d audit_profile", i+1))
 		}
 	}
 	return join(c.errs)

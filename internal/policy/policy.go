@@ -39,7 +39,11 @@ func (m *Mode) UnmarshalText(b []byte) error {
 // Policy is the node policy. Field tags are the file's keys; unknown keys
 // are errors.
 type Policy struct {
-	DefaultProfile string                `toml:"default_profile"`
+	DefaultProfile string `toml:"default_profile"`
+	// AuditProfile, if set, is a stricter profile audited alongside the
+	// one enforced: what it would change or refuse is reported, nothing of
+	// it applied (Pod Security's enforce and audit levels).
+	AuditProfile   string                `toml:"audit_profile"`
 	MinimumProfile string                `toml:"minimum_profile"`
 	Mode           Mode                  `toml:"mode"`
 	AppArmor       profiles.AppArmorMode `toml:"apparmor"`
@@ -87,6 +91,9 @@ type Route struct {
 	// Profile, if set, is the profile for matching workloads, and a floor:
 	// an annotation or image label may only ask for a stricter one.
 	Profile string `toml:"profile"`
+	// AuditProfile, if set, replaces the policy's audit_profile for
+	// matching workloads.
+	AuditProfile string `toml:"audit_profile"`
 }
 
 // Match is satisfied when every listed annotation and label has the value.

@@ -187,6 +187,19 @@ func TestCheck(t *testing.T) {
 			policy: "minimum_profile = \"restricted\"\n[[routes]]\nmatch = {}\nprofile = \"strict\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\nprofile = \"web\"\n",
 			err:    `p.toml:7: route #2 profile "web" is less strict than minimum_profile "restricted"`,
 		},
+		{name: "audit profiles", policy: "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\naudit_profile = \"strict\"\n"},
+		{
+			name:    "unknown audit profile",
+			policy:  "audit_profile = \"nope\"\n",
+			err:     `p.toml:1: audit_profile: unknown profile "nope" (known: baseline, web, restricted, strict)`,
+			unknown: true,
+		},
+		{
+			name:    "unknown route audit profile",
+			policy:  "[[routes]]\naudit_profile = \"nope\"\n",
+			err:     `p.toml:2: route #1 audit_profile: unknown profile "nope" (known: baseline, web, restricted, strict)`,
+			unknown: true,
+		},
 		{
 			name:    "unknown route profile",
 			policy:  "[[routes]]\nprofile = \"nope\"\n",

@@ -74,6 +74,11 @@ type Decision struct {
 	ProfileSource string
 	// Runtime is profiles.RuntimeRunc or profiles.RuntimeGVisor.
 	Runtime profiles.Runtime
+	// AuditProfile is a copy of a stricter profile audited alongside
+	// Profile (the policy's or the route's audit_profile), or nil;
+	// AuditProfileSource says whose.
+	AuditProfile       *profiles.Profile
+	AuditProfileSource string
 	// RuntimeSource says who chose it ("default",
 	// "annotation hardened.dev/runtime", "policy route #1",
 	// `profile "strict" (policy strict_runtime)`).
@@ -113,7 +118,33 @@ func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) 
 	if err := r.runtime(); err != nil {
 		return nil, err
 	}
+	if err := r.audit(); err != nil {
+		return nil, err
+	}
 	return r.d, nil
+}
+
+// audit picks the profile audited alongside the enforced one: the matching
+// route's audit_profile, else the policy's, when it is stricter than the
+// enforced profile (else there is nothing to audit, and a note says so).
+func (r *resolver) audit() error {
+	name, src := r.p.AuditProfile, "policy audit_profile"
+	if r.route != nil && r.route.AuditProfile != "" {
+		name, src = r.route.AuditProfile, r.routeSource+" audit_profile"
+	}
+	if name == "" {
+		return nil
+	}
+	if r.cmp(name, r.d.Profile.Name) <= 0 {
+		r.note("%s %s is not stricter than %s: nothing to audit", src, name, r.d.Profile.Name)
+		return nil
+	}
+	prof, err := r.set.Get(name)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", policy.ErrInvalidPolicy, src, err)
+	}
+	r.d.AuditProfile, r.d.AuditProfileSource = prof, src
+	return nil
 }
 
 type resolver struct {

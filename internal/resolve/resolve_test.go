@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hardened-dev/hardened/internal/policy"
@@ -411,5 +412,41 @@ func TestResolveNeverBelowMinimum(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestResolveAuditProfile(t *testing.T) {
+	p, err := policy.Parse([]byte("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"+
+		"[[routes]]\nmatch = { labels = { tier = \"edge\" } }\naudit_profile = \"strict\"\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		in           Inputs
+		audit, src   string
+		noteContains string
+	}{
+		{name: "the policy's", audit: "restricted", src: "policy audit_profile"},
+		{name: "the route's", in: Inputs{Labels: map[string]string{"tier": "edge"}}, audit: "strict", src: "policy route #1 audit_profile"},
+		{name: "not stricter than the enforced one", in: Inputs{Annotations: map[string]string{AnnotationProfile: "restricted"}},
+			noteContains: "policy audit_profile restricted is not stricter than restricted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Resolve(p, nil, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, src := "", d.AuditProfileSource
+			if d.AuditProfile != nil {
+				got = d.AuditProfile.Name
+			}
+			if got != tc.audit || src != tc.src {
+				t.Errorf("audit profile %q (%q), want %q (%q)", got, src, tc.audit, tc.src)
+			}
+			if tc.noteContains != "" && !strings.Contains(strings.Join(d.Notes, "\n"), tc.noteContains) {
+				t.Errorf("notes %q do not say %q", d.Notes, tc.noteContains)
+			}
+		})
 	}
 }
