@@ -218,6 +218,13 @@ func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, r
 	if rep.Refused != "" {
 		fmt.Fprintf(stderr, "audit: enforce mode would refuse it: %s\n", rep.Refused)
 	}
+	if a := rep.Audit; a != nil {
+		if a.Refused != "" {
+			fmt.Fprintf(stderr, "audited profile %s (%s), not applied: would refuse it: %s\n", a.Profile, a.ProfileSource, a.Refused)
+		} else {
+			fmt.Fprintf(stderr, "audited profile %s (%s), not applied: would change %d fields\n", a.Profile, a.ProfileSource, len(a.Changes))
+		}
+	}
 	if reportFile != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {

@@ -195,6 +195,18 @@ func TestExplainHostPaths(t *testing.T) {
 	}
 }
 
+func TestExplainAuditProfile(t *testing.T) {
+	pol := writeFile(t, "policy.toml", "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n", 0o644)
+	code, out, stderr := hardenctl(t, "", "explain", "--offline", "--apparmor", "no", "--policy", pol, filepath.Join(specDir, "containerd-default.json"))
+	var s specs.Spec
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || s.Root.Readonly {
+		t.Fatalf("exit %d: want baseline's spec (writable rootfs); stderr %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "audited profile restricted (policy audit_profile), not applied: would change") {
+		t.Errorf("stderr does not report the audit: %s", stderr)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"bogus"}, {"explain"}, {"explain", "--apparmor", "maybe", "x.json"}, {"profiles"}, {"policy", "lint", "x"}} {
 		if code, _, _ := hardenctl(t, "", args...); code != 2 {
