@@ -199,7 +199,7 @@ func applySeccomp(s *specs.Spec, cfg *Config, r *Report) error {
 // rules of in, a filter whose default action lets syscalls run (or none):
 // see the comment at the top of this file.
 func mergeWeak(in *specs.LinuxSeccomp, g *generated, nativeArchOnly bool, r *Report) *specs.LinuxSeccomp {
-	out := cloneSeccomp(g.filter)
+	out := CloneSeccomp(g.filter)
 	if seccompDisabled(in) {
 		r.change(RuleSeccomp, "linux.seccomp", describeFilter(in), g.describe)
 		return out
@@ -683,8 +683,8 @@ func generatedFilter(bounding []string, sp *profiles.Seccomp) (*generated, error
 	return g, nil
 }
 
-// cloneSeccomp deep-copies a filter.
-func cloneSeccomp(in *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+// CloneSeccomp deep-copies a filter.
+func CloneSeccomp(in *specs.LinuxSeccomp) *specs.LinuxSeccomp {
 	out := *in
 	out.DefaultErrnoRet = clonePtr(in.DefaultErrnoRet)
 	out.Architectures = slices.Clone(in.Architectures)

@@ -87,7 +87,20 @@ func (s *Service) createCommitted(ctx context.Context, r *taskAPI.CreateTaskRequ
 		}
 	}
 	r.Options = opts
-	return s.TTRPCTaskService.Create(ctx, r)
+	w, err := s.listenSeccomp(ctx, r.ID, r.Bundle, p)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
+	}
+	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	if w != nil {
+		if err != nil {
+			w.agent.Close()
+		} else {
+			p.state.denials = w
+			go s.watch(w)
+		}
+	}
+	return resp, err
 }
 
 // plan is a decided Create (decide.Plan) with the shim's record of the

@@ -144,6 +144,17 @@ const backgroundWait = 2 * time.Second
 // Shutdown lets the event and report writes a Create left running finish
 // (for at most backgroundWait) before the stock Shutdown ends the process.
 func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*types.Empty, error) {
+	s.mu.Lock()
+	var ws []*denialWatch
+	for _, st := range s.containers {
+		if st.denials != nil {
+			ws = append(ws, st.denials)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range ws {
+		s.endWatch(ctx, w, true)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.background.Wait()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,13 +59,19 @@ func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*
 // the runc options Create passed on): runc, or the runsc wrapper for a
 // gVisor container, so delete reaches the runtime that ran it. Then the
 // container's staged mount sources are removed, in case its shim died
-// while it held them (pin.go).
+// while it held them (pin.go), and so is its seccomp listener's socket
+// (seccomp.go).
 func (m *Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	ss, err := m.inner.Stop(ctx, id)
 	if ns, ok := namespaces.Namespace(ctx); ok {
 		if dir, derr := decide.StagingDir(hostfacts.RunDir(), ns, id); derr == nil {
 			if rerr := removeStaging(dir); rerr != nil {
 				log.G(ctx).WithError(rerr).WithField("id", id).Warn("hardened: failed to remove the staged mount sources")
+			}
+		}
+		if sock, serr := decide.SeccompSocket(hostfacts.RunDir(), ns, id); serr == nil {
+			if rerr := os.Remove(sock); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				log.G(ctx).WithError(rerr).WithField("id", id).Warn("hardened: failed to remove the seccomp listener's socket")
 			}
 		}
 	}

@@ -73,6 +73,9 @@ type ctrState struct {
 	// origPids is the pids limit of containerd's unhardened spec; curPids
 	// the limit the container runs with (nil: none).
 	origPids, curPids *int64
+	// denials is the container's seccomp listener and the flushing of its
+	// record (seccomp.go); nil without one.
+	denials *denialWatch
 }
 
 // Config configures a Service.
@@ -140,11 +143,27 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 // Delete forgets a deleted container, and removes whatever is left of its
 // staged mount sources (a container created but never started).
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	var w *denialWatch
+	if r.ExecID == "" {
+		s.mu.Lock()
+		if st := s.containers[r.ID]; st != nil {
+			w = st.denials
+		}
+		s.mu.Unlock()
+	}
+	if w != nil {
+		// The last flush goes to the bundle's report too: before the
+		// bundle is removed.
+		s.endWatch(ctx, w, false)
+	}
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if r.ExecID == "" {
 		s.releaseStaged(ctx, r.ID)
 	}
 	if err == nil && r.ExecID == "" {
+		if w != nil {
+			w.agent.Close()
+		}
 		s.mu.Lock()
 		delete(s.containers, r.ID)
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/reports"
@@ -96,6 +97,7 @@ func writeReport(w io.Writer, ns string, r *decide.Report) error {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	writeSeccomp(w, r.Seccomp)
 	if a := r.Audit; a != nil {
 		fmt.Fprintf(w, "\naudited, not applied: profile %s (%s)\n", a.Profile, a.ProfileSource)
 		if a.Refused != "" {
@@ -108,4 +110,33 @@ func writeReport(w io.Writer, ns string, r *decide.Report) error {
 		}
 	}
 	return nil
+}
+
+// writeSeccomp prints the report's seccomp denials.
+func writeSeccomp(w io.Writer, sr *decide.SeccompReport) {
+	if sr == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nseccomp denials (seccomp_notify %s)", sr.Mode)
+	if sr.Unavailable != "" {
+		fmt.Fprintf(w, ": not reported: %s\n", sr.Unavailable)
+		return
+	}
+	fmt.Fprintf(w, ": %d syscalls denied", len(sr.Denials))
+	if sr.Dropped > 0 {
+		fmt.Fprintf(w, ", %d more denials not recorded", sr.Dropped)
+	}
+	fmt.Fprintln(w)
+	if len(sr.Denials) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SYSCALL\tNR\tARCH\tCOUNT\tANSWER\tFIRST\tLAST\tEXECUTABLE")
+		for _, d := range sr.Denials {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", d.Syscall, d.Number, d.Arch, d.Count, d.Answer,
+				d.First.UTC().Format(time.RFC3339), d.Last.UTC().Format(time.RFC3339), d.Executable)
+		}
+		_ = tw.Flush()
+	}
+	if sr.Learned != "" {
+		fmt.Fprintf(w, "learned profile: %s\n", sr.Learned)
+	}
 }

@@ -231,13 +231,14 @@ func processes() []proc {
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		out = append(out, proc{pid: pid, ppid: parentPid(pid), args: args, cwd: cwd})
+		out = append(out, proc{pid: pid, ppid: ParentPid(pid), args: args, cwd: cwd})
 	}
 	return out
 }
 
-// parentPid reads a process's parent from /proc/PID/stat (0 if gone).
-func parentPid(pid int) int {
+// ParentPid reads a process's parent from /proc/PID/stat (0 if gone).
+// ParentPid is pid's parent (0 when it cannot be read).
+func ParentPid(pid int) int {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0

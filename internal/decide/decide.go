@@ -116,6 +116,9 @@ type Plan struct {
 	Runc *options.Options
 	// Pins are the host paths to pin; nil when none.
 	Pins *Pins
+	// Seccomp is how the shim listens to the container's seccomp denials;
+	// nil when it does not.
+	Seccomp *SeccompPlan
 	// AppArmorProfile must be loaded in the kernel before the runtime sees
 	// the spec; "" when none needs to be.
 	AppArmorProfile string
@@ -331,6 +334,9 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, 
 		if name := out.Process.ApparmorProfile; name != "" && name != "unconfined" {
 			p.AppArmorProfile = name
 		}
+	}
+	if err := d.seccompNotify(p, out, dec.SeccompNotify, use); err != nil {
+		return err
 	}
 	if !d.audit {
 		p.Spec = out

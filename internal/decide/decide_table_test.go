@@ -98,6 +98,30 @@ func TestDecideTable(t *testing.T) {
 				t.Errorf("report %+v, runc %+v", p.Report, p.Runc)
 			}
 		}},
+		{name: "seccomp_notify report: the filter's denials go to the shim's socket", pol: parsePolicy(t, "seccomp_notify = \"report\"\n"), check: func(t *testing.T, p *Plan) {
+			want, _ := SeccompSocket("/run/h", "default", "example")
+			if p.Seccomp == nil || p.Seccomp.Socket != want || p.Spec.Linux.Seccomp.ListenerPath != want || p.Hardened.Linux.Seccomp.ListenerPath != want {
+				t.Fatalf("seccomp plan %+v, want socket %s in the spec", p.Seccomp, want)
+			}
+			if r := p.Report.Seccomp; r == nil || r.Mode != policy.SeccompNotifyReport || r.Notified != len(p.Seccomp.Notice.Names) || r.Notified == 0 {
+				t.Errorf("report %+v", r)
+			}
+		}},
+		{name: "seccomp_notify on gVisor: not available, said", pol: parsePolicy(t, "seccomp_notify = \"learn\"\n"), edit: func(f *Facts) {
+			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
+		}, check: func(t *testing.T, p *Plan) {
+			if p.Seccomp != nil || p.Spec.Linux.Seccomp.ListenerPath != "" || p.Report.Seccomp == nil || !strings.Contains(p.Report.Seccomp.Unavailable, "runsc") {
+				t.Errorf("plan %+v, report %+v", p.Seccomp, p.Report.Seccomp)
+			}
+		}},
+		{name: "seccomp_notify in audit mode: nothing", pol: parsePolicy(t, "mode = \"audit\"\nseccomp_notify = \"report\"\n"), check: func(t *testing.T, p *Plan) {
+			if p.Seccomp != nil || p.Report.Seccomp != nil || p.Hardened.Linux.Seccomp.ListenerPath != "" {
+				t.Errorf("plan %+v, report %+v", p.Seccomp, p.Report.Seccomp)
+			}
+		}},
+		{name: "seccomp_notify with a run dir too long for a socket: refused", pol: parsePolicy(t, "seccomp_notify = \"report\"\n"), edit: func(f *Facts) {
+			f.Host.RunDir = "/run/" + strings.Repeat("x", 80)
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{"longer than a unix socket address allows"}},
 		{name: "gvisor annotation: the wrapper", pol: enforce, edit: func(f *Facts) {
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
 		}, check: func(t *testing.T, p *Plan) {

@@ -39,6 +39,9 @@ type Report struct {
 	// Audit is what a stricter profile audited alongside the enforced one
 	// (audit_profile) would have done; nothing of it is applied.
 	Audit *AuditReport `json:"audit,omitempty"`
+	// Seccomp is the account of the container's seccomp denials, when the
+	// policy has them reported or learned.
+	Seccomp *SeccompReport `json:"seccomp,omitempty"`
 }
 
 // AuditReport is what the audited profile would have changed in the spec

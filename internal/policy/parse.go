@@ -133,6 +133,10 @@ func (p *Policy) validate() error {
 		c.addf("apparmor", string(p.AppArmor), "apparmor %q is not one of %q, %q, %q",
 			p.AppArmor, profiles.AppArmorIfAvailable, profiles.AppArmorRequired, profiles.AppArmorOff)
 	}
+	if !p.SeccompNotify.Valid() {
+		c.addf("seccomp_notify", string(p.SeccompNotify), "seccomp_notify %q is not one of %q, %q, %q",
+			p.SeccompNotify, SeccompNotifyOff, SeccompNotifyReport, SeccompNotifyLearn)
+	}
 	if p.ProfilesDir != "" && !isCleanAbs(p.ProfilesDir) {
 		c.addf("profiles_dir", p.ProfilesDir, "profiles_dir %q must be an absolute, clean path", p.ProfilesDir)
 	}
@@ -193,8 +197,11 @@ func (p *Policy) validate() error {
 	for i, r := range p.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		switch {
-		case r.Runtime == "" && r.Profile == "" && r.AuditProfile == "":
-			c.addf(key+".match", "", "route #%d sets neither a runtime nor a profile nor an audit_profile", i+1)
+		case r.Runtime == "" && r.Profile == "" && r.AuditProfile == "" && r.SeccompNotify == "":
+			c.addf(key+".match", "", "route #%d sets none of runtime, profile, audit_profile, seccomp_notify", i+1)
+		case r.SeccompNotify != "" && !r.SeccompNotify.Valid():
+			c.addf(key+".seccomp_notify", string(r.SeccompNotify), "route #%d: seccomp_notify %q is not one of %q, %q, %q",
+				i+1, r.SeccompNotify, SeccompNotifyOff, SeccompNotifyReport, SeccompNotifyLearn)
 		case r.Runtime != "" && !p.hasRuntime(r.Runtime):
 			c.addf(key+".runtime", string(r.Runtime), "route #%d: runtime %q is not a configured runtime (configured: %s)",
 				i+1, r.Runtime, p.RuntimeList())

@@ -36,6 +36,28 @@ func (m *Mode) UnmarshalText(b []byte) error {
 	return fmt.Errorf("mode %q is not one of %q, %q", b, ModeEnforce, ModeAudit)
 }
 
+// SeccompNotify says what the shim does with the syscalls a container's
+// seccomp filter denies (on runc; runsc has no listener).
+type SeccompNotify string
+
+// Seccomp notify modes.
+const (
+	// SeccompNotifyOff leaves denials to the filter: nothing is reported.
+	SeccompNotifyOff SeccompNotify = "off"
+	// SeccompNotifyReport has the shim answer each denial with the errno
+	// the filter would have returned, and record it.
+	SeccompNotifyReport SeccompNotify = "report"
+	// SeccompNotifyLearn lets each denied syscall run and records it, for a
+	// profile of what the workload needs (staging only: the filter's
+	// denials are lifted).
+	SeccompNotifyLearn SeccompNotify = "learn"
+)
+
+// Valid reports whether n is a known mode ("" is not).
+func (n SeccompNotify) Valid() bool {
+	return n == SeccompNotifyOff || n == SeccompNotifyReport || n == SeccompNotifyLearn
+}
+
 // Policy is the node policy. Field tags are the file's keys; unknown keys
 // are errors.
 type Policy struct {
@@ -47,6 +69,9 @@ type Policy struct {
 	MinimumProfile string                `toml:"minimum_profile"`
 	Mode           Mode                  `toml:"mode"`
 	AppArmor       profiles.AppArmorMode `toml:"apparmor"`
+	// SeccompNotify is what the shim does with seccomp denials on runc:
+	// "off", "report" or "learn" (SeccompNotify).
+	SeccompNotify SeccompNotify `toml:"seccomp_notify"`
 	// ProfilesDir holds operator profiles (*.toml); a missing directory is
 	// not an error, an unreadable or invalid profile is.
 	ProfilesDir string `toml:"profiles_dir"`
@@ -94,6 +119,9 @@ type Route struct {
 	// AuditProfile, if set, replaces the policy's audit_profile for
 	// matching workloads.
 	AuditProfile string `toml:"audit_profile"`
+	// SeccompNotify, if set, replaces the policy's seccomp_notify for
+	// matching workloads.
+	SeccompNotify SeccompNotify `toml:"seccomp_notify"`
 }
 
 // Match is satisfied when every listed annotation and label has the value.
@@ -109,6 +137,7 @@ func Default() *Policy {
 		MinimumProfile: "baseline",
 		Mode:           ModeEnforce,
 		AppArmor:       profiles.AppArmorIfAvailable,
+		SeccompNotify:  SeccompNotifyOff,
 		ProfilesDir:    "/etc/hardened/profiles",
 		Runtimes: map[profiles.Runtime]Runtime{
 			profiles.RuntimeRunc:   {Path: "runc"},

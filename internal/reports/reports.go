@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/hardened-dev/hardened/internal/atomicfile"
 	"github.com/hardened-dev/hardened/internal/decide"
 )
@@ -92,6 +94,40 @@ func prune(dir string, keep int, age time.Duration, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// LearnedSubdir holds, under a namespace's directory, the seccomp profiles
+// learn mode wrote (seccomp_notify = "learn"), one per container.
+const LearnedSubdir = "seccomp"
+
+// LearnedPath is the learned seccomp profile of container id in ns.
+func LearnedPath(dir, ns, id string) (string, error) {
+	p, err := Path(dir, ns, id)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), LearnedSubdir, id+".json"), nil
+}
+
+// KeepLearned writes container id's learned seccomp profile (OCI format,
+// what a Kubernetes Localhost profile file holds) and prunes the learned
+// profiles as the reports are; it returns the file's path.
+func KeepLearned(dir, ns, id string, sc *specs.LinuxSeccomp) (string, error) {
+	p, err := LearnedPath(dir, ns, id)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.MarshalIndent(sc, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	if err := atomicfile.Write(p, append(data, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	return p, prune(filepath.Dir(p), Count, Age, time.Now())
 }
 
 // Read reads a kept report.

@@ -79,6 +79,9 @@ type Decision struct {
 	// AuditProfileSource says whose.
 	AuditProfile       *profiles.Profile
 	AuditProfileSource string
+	// SeccompNotify is what the shim does with seccomp denials: the
+	// matching route's seccomp_notify, else the policy's.
+	SeccompNotify policy.SeccompNotify
 	// RuntimeSource says who chose it ("default",
 	// "annotation hardened.dev/runtime", "policy route #1",
 	// `profile "strict" (policy strict_runtime)`).
@@ -120,6 +123,10 @@ func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) 
 	}
 	if err := r.audit(); err != nil {
 		return nil, err
+	}
+	r.d.SeccompNotify = r.p.SeccompNotify
+	if r.route != nil && r.route.SeccompNotify != "" {
+		r.d.SeccompNotify = r.route.SeccompNotify
 	}
 	return r.d, nil
 }

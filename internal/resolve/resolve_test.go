@@ -450,3 +450,32 @@ func TestResolveAuditProfile(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveSeccompNotify: the matching route's seccomp_notify replaces
+// the policy's; the built-in policy's is off.
+func TestResolveSeccompNotify(t *testing.T) {
+	p, err := policy.Parse([]byte("seccomp_notify = \"report\"\n"+
+		"[[routes]]\nmatch = { labels = { stage = \"staging\" } }\nseccomp_notify = \"learn\"\n"+
+		"[[routes]]\nmatch = { labels = { stage = \"dev\" } }\nruntime = \"runc\"\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		policy *policy.Policy
+		labels map[string]string
+		want   policy.SeccompNotify
+	}{
+		{p, nil, policy.SeccompNotifyReport},
+		{p, map[string]string{"stage": "staging"}, policy.SeccompNotifyLearn},
+		{p, map[string]string{"stage": "dev"}, policy.SeccompNotifyReport},
+		{nil, nil, policy.SeccompNotifyOff},
+	} {
+		d, err := Resolve(tc.policy, nil, Inputs{Labels: tc.labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.SeccompNotify != tc.want {
+			t.Errorf("labels %v: seccomp_notify %q, want %q", tc.labels, d.SeccompNotify, tc.want)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package shim
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/log"
+
+	"github.com/hardened-dev/hardened/internal/atomicfile"
+	"github.com/hardened-dev/hardened/internal/decide"
+	"github.com/hardened-dev/hardened/internal/policy"
+	"github.com/hardened-dev/hardened/internal/reports"
+	"github.com/hardened-dev/hardened/internal/seccompagent"
+)
+
+// Seccomp denials (seccomp_notify = "report" or "learn"): the shim is the
+// listener of the container's filter (package seccompagent). What it
+// records is flushed at most every denialFlush (rate limit: one event and
+// one report write per interval per container, whatever the workload
+// does) and when the container is deleted: into the bundle's report, the
+// kept report, a /hardened/container/seccomp event and a log line, and in
+// learn mode the learned profile.
+
+// TopicSeccomp is the topic of the aggregated seccomp denials event.
+const TopicSeccomp = "/hardened/container/seccomp"
+
+// denialFlush is the interval between two flushes of a container's
+// denials.
+const denialFlush = 5 * time.Second
+
+// denialWatch is one container's listener and the flushing of its record.
+type denialWatch struct {
+	agent          *seccompagent.Agent
+	ns, bundle, id string
+	plan           *decide.SeccompPlan
+
+	mu      sync.Mutex // serialises flushes
+	rep     *decide.Report
+	flushed uint64 // the record's sequence number at the last flush
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// listenSeccomp starts the container's listener, before the runtime
+// creates the container (runc connects to it while it does).
+func (s *Service) listenSeccomp(ctx context.Context, id, bundle string, p *plan) (*denialWatch, error) {
+	if p.Seccomp == nil {
+		return nil, nil
+	}
+	ns, ok := namespaces.Namespace(ctx)
+	if !ok {
+		ns = s.namespace
+	}
+	a, err := seccompagent.Listen(id, p.Seccomp, log.G(ctx).Logger.WithField("id", id))
+	if err != nil {
+		return nil, err
+	}
+	rep := *p.Report
+	sr := *p.Report.Seccomp
+	rep.Seccomp = &sr
+	return &denialWatch{agent: a, ns: ns, bundle: bundle, id: id, plan: p.Seccomp, rep: &rep,
+		stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// watch flushes the container's denials every denialFlush until stopped.
+func (s *Service) watch(w *denialWatch) {
+	defer close(w.done)
+	t := time.NewTicker(denialFlush)
+	defer t.Stop()
+	ctx := namespaces.WithNamespace(context.Background(), w.ns)
+	for {
+		select {
+		case <-t.C:
+			s.flushDenials(ctx, w, false)
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// endWatch stops a container's flushing, flushes what is left (the learned
+// profile included) and, with closeAgent, closes its listener.
+func (s *Service) endWatch(ctx context.Context, w *denialWatch, closeAgent bool) {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+	s.flushDenials(ctx, w, true)
+	if closeAgent {
+		w.agent.Close()
+	}
+}
+
+// flushDenials writes the denials recorded since the last flush (on the
+// last one, also when there are none: learn mode then writes the filter
+// as enforced, which is what the workload needed).
+func (s *Service) flushDenials(ctx context.Context, w *denialWatch, last bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ds, dropped, seq := w.agent.Record().Snapshot()
+	if seq == w.flushed && !last {
+		return
+	}
+	fresh := seq != w.flushed
+	w.flushed = seq
+	sr := w.rep.Seccomp
+	sr.Denials, sr.Dropped = ds, dropped
+	l := log.G(ctx).WithFields(log.Fields{"id": w.id, "mode": string(w.plan.Mode)})
+	if w.plan.Mode == policy.SeccompNotifyLearn && s.reportsDir != "" {
+		path, err := reports.KeepLearned(s.reportsDir, w.ns, w.id, seccompagent.Learned(w.plan.Notice, ds))
+		if err != nil {
+			l.WithError(err).Warn("hardened: failed to keep the learned seccomp profile")
+		} else {
+			sr.Learned = path
+		}
+	}
+	if data, err := indentJSON(w.rep); err == nil {
+		// The bundle is gone once containerd deleted the container.
+		_ = atomicfile.Write(filepath.Join(w.bundle, reportFile), data, 0o644)
+	}
+	if s.reportsDir != "" {
+		if err := reports.Keep(s.reportsDir, w.ns, w.rep); err != nil {
+			l.WithError(err).Warn("hardened: failed to keep the report")
+		}
+	}
+	if !fresh {
+		return
+	}
+	summary := seccompagent.Summary(ds)
+	l.WithFields(log.Fields{"syscalls": summary, "dropped": dropped}).Info("hardened: seccomp denials")
+	if s.events != nil {
+		var total uint64
+		for _, d := range ds {
+			total += d.Count
+		}
+		s.publish(ctx, TopicSeccomp, map[string]any{
+			"container_id": w.id, "mode": string(w.plan.Mode), "syscalls": summary,
+			"distinct": len(ds), "total": total, "dropped": dropped, "learned": sr.Learned,
+		})
+	}
+}
