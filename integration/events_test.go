@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/typeurl/v2"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hardened-dev/hardened/integration/harness"
 	"github.com/hardened-dev/hardened/shim"
@@ -21,16 +22,14 @@ import (
 // TestEventsOnContainerdBus: the shim publishes a hardened, a refused and
 // an audited event on containerd's event bus, in the container's
 // namespace, with their fields, as a containerd client subscribed to
-// /hardened/ receives them. (ctr v2.4.2's `events` skips them: its binary
-// does not link google.protobuf.Struct, and it prints only what it can
-// decode.)
+// /hardened/ receives them.
 func TestEventsOnContainerdBus(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(harness.Context(e.ctx, e.ns))
 	defer cancel()
 	ch, errs := e.d.Client.EventService().Subscribe(ctx, `topic~="^/hardened/"`)
 	// The subscription is live once it delivers a ping of the test's own.
-	ping, _ := structpb.NewStruct(map[string]any{"container_id": "ping"})
+	ping := &apievents.ContainerUpdate{ID: "ping"}
 	for live := false; !live; {
 		if err := e.d.Client.EventService().Publish(ctx, "/hardened/test/ping", ping); err != nil {
 			t.Fatal(err)
@@ -52,7 +51,7 @@ func TestEventsOnContainerdBus(t *testing.T) {
 		Annotations: map[string]string{harness.AnnotationProfile: "nope"}})
 
 	want := map[string]string{hardenedID: shim.TopicHardened, refusedID: shim.TopicRefused, auditedID: shim.TopicAudited}
-	got := map[string]map[string]any{}
+	got := map[string]map[string]string{}
 	timeout := time.After(30 * time.Second)
 	for len(got) < len(want) {
 		select {
@@ -61,12 +60,11 @@ func TestEventsOnContainerdBus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("event %s: %v", env.Topic, err)
 			}
-			st, ok := v.(*structpb.Struct)
-			if !ok {
-				t.Fatalf("event %s carries %T, want google.protobuf.Struct", env.Topic, v)
+			fields := shim.EventFields(v)
+			if fields == nil {
+				t.Fatalf("event %s carries %T, want containerd.events.ContainerUpdate", env.Topic, v)
 			}
-			fields := st.AsMap()
-			id, _ := fields["container_id"].(string)
+			id := fields["container_id"]
 			if topic, ok := want[id]; ok {
 				if env.Topic != topic || env.Namespace != e.ns {
 					t.Errorf("container %s: event %s in namespace %s, want %s in %s", id, env.Topic, env.Namespace, topic, e.ns)
@@ -80,13 +78,13 @@ func TestEventsOnContainerdBus(t *testing.T) {
 			t.Fatalf("events after 30s: %v, want one for each of %v", got, want)
 		}
 	}
-	if f := got[hardenedID]; f["profile"] != "restricted" || f["runtime"] != "runc" || f["mode"] != "enforce" || f["changes"].(float64) == 0 {
+	if f := got[hardenedID]; f["profile"] != "restricted" || f["runtime"] != "runc" || f["mode"] != "enforce" || f["changes"] == "0" {
 		t.Errorf("hardened event %v", f)
 	}
-	if f := got[refusedID]; f["rule"] != "profile" || !strings.Contains(f["field"].(string), "hardened.dev/profile") || f["reason"] == nil {
+	if f := got[refusedID]; f["rule"] != "profile" || !strings.Contains(f["field"], "hardened.dev/profile") || f["reason"] == "" {
 		t.Errorf("refused event %v", f)
 	}
-	if f := got[auditedID]; f["mode"] != "audit" || !strings.Contains(f["reason"].(string), "nope") {
+	if f := got[auditedID]; f["mode"] != "audit" || !strings.Contains(f["reason"], "nope") {
 		t.Errorf("audited event %v", f)
 	}
 }
@@ -175,4 +173,81 @@ func TestEnforceBaselineAuditRestricted(t *testing.T) {
 	if err != nil || !strings.Contains(string(kept), `"refused"`) || !strings.Contains(string(kept), "strict") {
 		t.Errorf("a strict audit of a root container: its refusal is not reported (%v):\n%s", err, kept)
 	}
+}
+
+// TestCtrEvents: `ctr events`, the operator's first look, shows the
+// shim's hardened, refused, audited and seccomp events with their fields.
+func TestCtrEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.d.ToolsBin+"/ctr", "--address", e.d.Address, "events")
+	var out syncWriter
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond) // ctr subscribes
+	hardenedID, refusedID, auditedID, deniedID := e.id("ctr-ev"), e.id("ctr-ev-refused"), e.id("ctr-ev-audited"), e.id("ctr-ev-denied")
+	e.run(harness.Spec{ID: hardenedID, Runtime: harness.Hardened(""), Args: []string{"true"}})
+	_ = e.startRefused(harness.Spec{ID: refusedID, Runtime: harness.Hardened(""), Args: []string{"true"},
+		Annotations: map[string]string{harness.AnnotationProfile: "nope"}})
+	e.run(harness.Spec{ID: auditedID, Runtime: harness.Hardened(e.policy("mode = \"audit\"\n")), Args: []string{"true"}})
+	e.run(harness.Spec{ID: deniedID, Runtime: harness.Hardened(e.policy("default_profile = \"baseline\"\nseccomp_notify = \"report\"\n")),
+		Args: sh("unshare -U true; true")})
+	want := map[string]string{
+		shim.TopicHardened: hardenedID, shim.TopicRefused: refusedID, shim.TopicAudited: auditedID, shim.TopicSeccomp: deniedID,
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		missing := []string{}
+		text := out.String()
+		for topic, id := range want {
+			if !linesWith(text, topic, `"id":"`+id+`"`) {
+				missing = append(missing, topic)
+			}
+		}
+		if len(missing) == 0 {
+			if !linesWith(text, shim.TopicSeccomp, `unshare×1 (EPERM)`) {
+				t.Errorf("the seccomp event does not name unshare:\n%s", text)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ctr events did not show %v:\n%s", missing, text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// linesWith reports whether one line of text holds every string.
+func linesWith(text string, all ...string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		ok := true
+		for _, s := range all {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

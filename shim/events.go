@@ -3,15 +3,17 @@ package shim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/log"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/decide"
@@ -27,9 +29,9 @@ import (
 //	                              what enforce would have changed or refused
 //	/hardened/container/refused   a container was refused
 //
-// The payload is a google.protobuf.Struct, a type every containerd client
-// (ctr events included) can decode, with these fields (absent when empty):
-// container_id, profile, profile_source, runtime, runtime_source, mode,
+// The payload is a containerd.events.ContainerUpdate (eventPayload), a
+// type every containerd client (ctr events included) decodes: its id is the
+// container, its labels these fields (absent when empty): profile, profile_source, runtime, runtime_source, mode,
 // policy, changes (number), rule, field, reason (a refusal's, or in audit
 // mode what enforce would have refused), message (docs/events.md).
 const (
@@ -119,18 +121,39 @@ func (s *Service) publishRefused(ctx context.Context, id string, err error) {
 }
 
 func (s *Service) publish(ctx context.Context, topic string, fields map[string]any) {
-	for k, v := range fields {
-		if v == "" {
-			delete(fields, k)
-		}
-	}
-	ev, err := structpb.NewStruct(fields)
-	if err == nil {
-		err = s.events.Publish(ctx, topic, ev)
-	}
-	if err != nil {
+	if err := s.events.Publish(ctx, topic, eventPayload(fields)); err != nil {
 		log.G(ctx).WithError(err).WithField("topic", topic).Warn("hardened: failed to publish an event")
 	}
+}
+
+// eventPayload is an event's payload: a containerd.events.ContainerUpdate
+// whose id is the container and whose labels are the other fields, as
+// text (empty ones left out). A type every containerd client links, so
+// that `ctr events` prints it; its topic, not its type, says what it is.
+func eventPayload(fields map[string]any) *apievents.ContainerUpdate {
+	ev := &apievents.ContainerUpdate{Labels: map[string]string{}}
+	for k, v := range fields {
+		text := fmt.Sprint(v)
+		switch {
+		case k == "container_id":
+			ev.ID = text
+		case text != "":
+			ev.Labels[k] = text
+		}
+	}
+	return ev
+}
+
+// EventFields are the fields of a payload the shim published (container_id
+// included), or nil for another payload.
+func EventFields(v any) map[string]string {
+	ev, ok := v.(*apievents.ContainerUpdate)
+	if !ok {
+		return nil
+	}
+	f := map[string]string{"container_id": ev.ID}
+	maps.Copy(f, ev.Labels)
+	return f
 }
 
 // eventPublisher is what the shim publishes through (containerd's shim
