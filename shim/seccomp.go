@@ -96,22 +96,23 @@ func (s *Service) endWatch(ctx context.Context, w *denialWatch, closeAgent bool)
 	}
 }
 
-// flushDenials writes the denials recorded since the last flush (on the
-// last one, also when there are none: learn mode then writes the filter
-// as enforced, which is what the workload needed).
+// flushDenials writes the denials recorded since the last flush; in learn
+// mode the last one writes the learned profile even without denials (the
+// filter as enforced: all the workload needed).
 func (s *Service) flushDenials(ctx context.Context, w *denialWatch, last bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ds, dropped, seq := w.agent.Record().Snapshot()
-	if seq == w.flushed && !last {
-		return
+	learn := w.plan.Mode == policy.SeccompNotifyLearn
+	if seq == w.flushed && !(last && learn) {
+		return // nothing new: the reports say it already
 	}
 	fresh := seq != w.flushed
 	w.flushed = seq
 	sr := w.rep.Seccomp
 	sr.Denials, sr.Dropped = ds, dropped
 	l := log.G(ctx).WithFields(log.Fields{"id": w.id, "mode": string(w.plan.Mode)})
-	if w.plan.Mode == policy.SeccompNotifyLearn && s.reportsDir != "" {
+	if learn && s.reportsDir != "" {
 		path, err := reports.KeepLearned(s.reportsDir, w.ns, w.id, seccompagent.Learned(w.plan.Notice, ds))
 		if err != nil {
 			l.WithError(err).Warn("hardened: failed to keep the learned seccomp profile")

@@ -339,3 +339,20 @@ func (s *Setup) Close() error {
 	}
 	return err
 }
+
+// SyscallHeavy is a workload that makes about 2 syscalls per byte copied,
+// every one of them allowed: dd one byte at a time.
+var SyscallHeavy = []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=300000"}
+
+// NotifyVariants compare the hardened shim with its seccomp listener
+// (policy file reportPolicy: seccomp_notify = "report") and without it
+// (offPolicy), both under the restricted profile on runc, running args.
+func NotifyVariants(reportPolicy, offPolicy string, args []string) (report, off Variant) {
+	report = Variant{"hardened shim, seccomp_notify report: " + args[0], func(id string) Spec {
+		return Spec{ID: id, Runtime: Hardened(reportPolicy), Args: args}
+	}}
+	off = Variant{"hardened shim, seccomp_notify off: " + args[0], func(id string) Spec {
+		return Spec{ID: id, Runtime: Hardened(offPolicy), Args: args}
+	}}
+	return
+}

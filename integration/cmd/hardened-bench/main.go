@@ -10,6 +10,12 @@
 //     shim with BinaryName=runsc, the same spec, and runsc enforcing its
 //     seccomp filter as it does on the gVisor route (runsc's own
 //     dev.gvisor.flag.oci-seccomp annotation);
+//   - the seccomp listener (seccomp_notify = "report") against none, both
+//     through the hardened shim: start-to-exit of /bin/true (runc compiles
+//     the larger filter on every start; target <= 1.02, the condition for
+//     turning it on by default) and the run of a syscall-heavy program
+//     whose syscalls the filter allows, which never reach the listener
+//     (target <= 1.01);
 //   - resident memory (VmRSS) of one idle hardened shim vs one idle stock
 //     shim, each serving a `sleep` container, both binaries read from disk
 //     (their page cache dropped first).
@@ -29,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +113,9 @@ func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, strict bool)
 	phaseLine(hardened, da)
 	phaseLine(stock, db)
 
+	if err := notifyRounds(ctx, d, ns, n, warmup, ratio, phaseLine); err != nil {
+		return 0, err
+	}
 	if !skipGVisor {
 		ga, gb, err := d.Alternate(ctx, ns, gvisor, stockRunsc, n, warmup)
 		if err != nil {
@@ -165,7 +175,7 @@ func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, strict bool)
 	memLines := []string{memLine(hardened.Name, ma), memLine(stock.Name, mb)}
 
 	code := 0
-	fmt.Printf("%-24s %12s %12s %8s %8s  %s\n", "measure", "hardened", "stock", "ratio", "target", "")
+	fmt.Printf("%-24s %12s %12s %8s %8s  %s\n", "measure", "hardened", "baseline", "ratio", "target", "")
 	for _, r := range results {
 		verdict, target := "ok", fmt.Sprintf("<=%.2f", r.target)
 		if r.info {
@@ -192,4 +202,41 @@ func run(ctx context.Context, n, warmup, memRounds int, skipGVisor, strict bool)
 		fmt.Println(l)
 	}
 	return code, nil
+}
+
+// notifyRounds measures the seccomp listener: start to exit of /bin/true,
+// and the run phase of a syscall-heavy program, with and without it.
+func notifyRounds(ctx context.Context, d *harness.Daemon, ns string, n, warmup int,
+	ratio func(name, unit string, a, b, target float64, an, bn string), phaseLine func(harness.Variant, []harness.Sample)) error {
+	write := func(name, body string) (string, error) {
+		p := filepath.Join(d.Dir, name)
+		return p, os.WriteFile(p, []byte(body), 0o644)
+	}
+	report, err := write("bench-notify-report.toml", "seccomp_notify = \"report\"\n")
+	if err != nil {
+		return err
+	}
+	off, err := write("bench-notify-off.toml", "seccomp_notify = \"off\"\n")
+	if err != nil {
+		return err
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	on, none := harness.NotifyVariants(report, off, []string{"/bin/true"})
+	a, b, err := d.Alternate(ctx, ns, on, none, n, warmup)
+	if err != nil {
+		return err
+	}
+	ratio("start to exit (notify)", "ms", ms(harness.Median(harness.Totals(a))), ms(harness.Median(harness.Totals(b))), 1.02, on.Name, none.Name)
+	phaseLine(on, a)
+	phaseLine(none, b)
+	on, none = harness.NotifyVariants(report, off, harness.SyscallHeavy)
+	a, b, err = d.Alternate(ctx, ns, on, none, n, warmup)
+	if err != nil {
+		return err
+	}
+	run := func(ss []harness.Sample) float64 { return ms(harness.PhaseMedians(ss)[3]) }
+	ratio("syscall-heavy run", "ms", run(a), run(b), 1.01, on.Name+" "+strings.Join(harness.SyscallHeavy[1:], " "), none.Name)
+	phaseLine(on, a)
+	phaseLine(none, b)
+	return nil
 }
