@@ -17,7 +17,7 @@ RUNSC_VERSION=v0.0.0-20260905035102-160fafc42237
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
-apt_pkgs=(libseccomp-dev pkg-config busybox-static iproute2 apparmor)
+apt_pkgs=(libseccomp-dev pkg-config busybox-static iproute2 apparmor containernetworking-plugins)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

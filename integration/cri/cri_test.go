@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hardened-dev/hardened/integration/harness"
+	"github.com/hardened-dev/hardened/internal/reports"
 )
 
 // pod is a pod sandbox run with crictl.
@@ -601,5 +602,38 @@ func TestCRIDropInInstalled(t *testing.T) {
 	want := "HARDENED_POLICY=" + e.nodePolicy()
 	if !strings.Contains(dump, want) {
 		t.Errorf("containerd's merged config does not give the shims %s:\n%s", want, dump)
+	}
+}
+
+// TestCRISeccompDenialsReported: a pod routed to seccomp_notify = "report"
+// (by a label the node policy's route matches) runs as before: processes
+// exec'd into it through CRI (the kubectl exec path) get EPERM for a
+// syscall the filter denies; and once the container is removed, its kept
+// report names the syscall with its count.
+func TestCRISeccompDenialsReported(t *testing.T) {
+	e := env(t)
+	needShim(t, e)
+	p := e.mustRunPod(t, t.Name(), podOpts{Handler: handlerHardened, Labels: map[string]string{labelSeccompReport: "true"}})
+	id := p.mustStart(t, "sleeper", ctrOpts{Command: sleepCmd})
+	for range 2 {
+		out, err := e.execSync(t, id, "unshare", "-U", "true")
+		if err == nil || !strings.Contains(out+err.Error(), "Operation not permitted") {
+			t.Fatalf("unshare: want EPERM as without the listener, got %v %q", err, out)
+		}
+	}
+	for _, step := range []string{"stop", "rm"} {
+		if _, _, err := e.Crictl(ctx(t, time.Minute), step, id); err != nil {
+			t.Fatalf("crictl %s: %v", step, err)
+		}
+	}
+	r, err := reports.Read(filepath.Join(e.Dir, "reports"), "k8s.io", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seccomp == nil || r.Seccomp.Mode != "report" || len(r.Seccomp.Denials) != 1 {
+		t.Fatalf("kept report's seccomp section: %+v", r.Seccomp)
+	}
+	if d := r.Seccomp.Denials[0]; d.Syscall != "unshare" || d.Count != 2 || d.Answer != "EPERM" {
+		t.Errorf("denial %+v, want unshare twice, answered EPERM", d)
 	}
 }

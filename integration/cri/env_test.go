@@ -446,8 +446,35 @@ func (e *Env) install(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := appendFile(filepath.Join(e.Dir, "etc/hardened/policy.toml"), seccompRoute); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(e.Dir, "etc/containerd/conf.d/zz-hardened-min.toml"),
 		[]byte(fmt.Sprintf(minDropIn, shim, filepath.Join(e.Dir, "etc/hardened/policy-min.toml"))), 0o644)
+}
+
+// seccompRoute, appended to the installed node policy, has the seccomp
+// denials of pods labelled labelSeccompReport reported
+// (TestCRISeccompDenialsReported).
+const seccompRoute = `
+[[routes]]
+seccomp_notify = "report"
+[routes.match.labels]
+"` + labelSeccompReport + `" = "true"
+`
+
+const labelSeccompReport = "hardened-test/seccomp-report"
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // hostRODir is the temp dir's directory under which the test policies
