@@ -78,6 +78,9 @@ func TestCheckProfileOrder(t *testing.T) {
 			"allows exec into the container"},
 		{"runc at strict's rank", "name = \"fast\"\nextends = \"strict\"\nruntime = \"runc\"\n",
 			"prefers gVisor"},
+		{"a learned syscall at baseline's rank", "name = \"web\"\nextends = \"baseline\"\n[seccomp]\nbase = \"default\"\nallow = [\"unshare\"]\n",
+			"unshare"},
+		{"a learned syscall ranked below baseline", "name = \"web\"\nextends = \"baseline\"\nrank = 9\n[seccomp]\nbase = \"default\"\nallow = [\"unshare\"]\n", ""},
 		{"a looser profile ranked below baseline", "name = \"open\"\nextends = \"baseline\"\nrank = 5\n[devices]\nallowed = [\"c 195:*\"]\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -521,6 +521,28 @@ func applyDeny(sc *specs.LinuxSeccomp, deny []string) (removed, added []string) 
 	return removed, added
 }
 
+// allowNames has sc allow names unconditionally: they leave every rule
+// that names them (a conditional allow, a blocking rule such as clone3's
+// ENOSYS) and get an allowing rule of their own.
+func allowNames(sc *specs.LinuxSeccomp, names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	removeNames(sc, func(*specs.LinuxSyscall) bool { return true }, set, nil)
+	sc.Syscalls = append(sc.Syscalls, specs.LinuxSyscall{Names: slices.Clone(names), Action: specs.ActAllow})
+}
+
+// AllowNames returns a copy of sc that allows names unconditionally (a
+// learned profile: the enforced filter with what the workload needed).
+func AllowNames(sc *specs.LinuxSeccomp, names []string) *specs.LinuxSeccomp {
+	out := CloneSeccomp(sc)
+	if len(names) > 0 {
+		allowNames(out, names)
+	}
+	return out
+}
+
 // nativeArch is the seccomp architecture of the machine the shim runs on.
 func nativeArch() (specs.Arch, error) {
 	switch runtime.GOARCH {
@@ -633,6 +655,12 @@ func generatedFilter(bounding []string, sp *profiles.Seccomp) (*generated, error
 		key.WriteString(d)
 	}
 	key.WriteByte('|')
+	for _, a := range sp.Allow {
+		key.WriteString(strconv.Itoa(len(a)))
+		key.WriteByte(':')
+		key.WriteString(a)
+	}
+	key.WriteByte('|')
 	key.WriteString(strconv.FormatBool(sp.NativeArchOnly))
 	k := key.String()
 
@@ -646,8 +674,12 @@ func generatedFilter(bounding []string, sp *profiles.Seccomp) (*generated, error
 	// DefaultProfile reads the bounding set only; a sorted one makes the
 	// rule order independent of the spec's capability order.
 	f := cseccomp.DefaultProfile(&specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}})
-	removed, _ := applyDeny(f, sp.Deny)
 	desc := fmt.Sprintf("containerd default filter for [%s]", strings.Join(caps, ","))
+	if len(sp.Allow) > 0 {
+		allowNames(f, sp.Allow)
+		desc += " with " + strings.Join(sp.Allow, ",")
+	}
+	removed, _ := applyDeny(f, sp.Deny)
 	if len(removed) > 0 {
 		desc += " without " + strings.Join(removed, ",")
 	}

@@ -109,3 +109,39 @@ func TestNotifyDenialsErrnoKept(t *testing.T) {
 		t.Fatalf("rules %+v", sc.Syscalls)
 	}
 }
+
+// TestSeccompAllow: a profile's seccomp.allow opens the syscall in the
+// base filter (unshare without CAP_SYS_ADMIN), and a spec whose own filter
+// denies it keeps denying it: the base only widens what the profile
+// allows, never what the spec asked for.
+func TestSeccompAllow(t *testing.T) {
+	prof := mustProfile(t, "baseline")
+	prof.Seccomp.Allow = []string{"unshare"}
+	cfg := Config{Profile: prof, Runtime: "runc"}
+	out, _, err := Harden(loadSpec(t, "containerd-default"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ruleAllows(out.Linux.Seccomp, "unshare") {
+		t.Fatalf("unshare is not allowed by the base with seccomp.allow: %s", mustJSON(t, out.Linux.Seccomp.Syscalls))
+	}
+	spec := loadSpec(t, "containerd-default")
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"unshare"}, Action: specs.ActErrno}}}
+	out, _, err = Harden(spec, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ruleAllows(out.Linux.Seccomp, "unshare") {
+		t.Error("the spec's own denial of unshare was lifted")
+	}
+}
+
+func ruleAllows(sc *specs.LinuxSeccomp, name string) bool {
+	for _, r := range sc.Syscalls {
+		if r.Action == specs.ActAllow && len(r.Args) == 0 && slices.Contains(r.Names, name) {
+			return true
+		}
+	}
+	return false
+}

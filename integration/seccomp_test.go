@@ -114,7 +114,8 @@ func TestSeccompDenialsReported(t *testing.T) {
 // and are recorded; the profile learned, applied as the container's own
 // (Localhost) filter under a profile that keeps the spec's filter, runs
 // the program with no denial of what it learned, while what it did not
-// learn stays denied and reported.
+// learn stays denied and reported; and so does a profile hardenctl
+// seccomp install makes of the record.
 func TestSeccompLearn(t *testing.T) {
 	e := newEnv(t)
 	id := e.id("learn")
@@ -160,6 +161,26 @@ func TestSeccompLearn(t *testing.T) {
 	r = e.keptReport(again)
 	if denialOf(r, "unshare") != nil || denialOf(r, setClock...) == nil {
 		t.Errorf("under the learned profile, denials %+v: want settimeofday and not unshare", r.Seccomp)
+	}
+
+	// Or promote it node-side: hardenctl seccomp install writes a profile
+	// extending baseline with what the container needed (seccomp.allow),
+	// and the workload runs under it with its own filter left alone.
+	nodeDir := e.d.Dir + "/node-profiles"
+	out, err := exec.Command(suite.bins.CLI, "seccomp", "install", "--name", "web", "--extends", "baseline",
+		"--profiles-dir", nodeDir, "--dir", e.d.ReportsDir(), "--namespace", e.ns, id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hardenctl seccomp install: %v\n%s", err, out)
+	}
+	pol = e.policy("default_profile = \"web\"\nminimum_profile = \"web\"\nseccomp_notify = \"report\"\nprofiles_dir = \"" + nodeDir + "\"\n")
+	third := e.id("installed")
+	res = e.run(harness.Spec{ID: third, Runtime: harness.Hardened(pol), Args: sh(denialScript)})
+	if !strings.Contains(res.Stdout, "unshare=0") || !strings.Contains(res.Stderr, "can't set date: Operation not permitted") {
+		t.Fatalf("under the installed profile:\n%s", res.Output())
+	}
+	r = e.keptReport(third)
+	if r.Profile != "web" || denialOf(r, "unshare") != nil || denialOf(r, setClock...) == nil {
+		t.Errorf("under the installed profile %s, denials %+v: want the clock call and not unshare", r.Profile, r.Seccomp)
 	}
 }
 

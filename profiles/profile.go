@@ -95,6 +95,12 @@ type Seccomp struct {
 	// Deny lists syscalls removed from the base filter's allow rules and
 	// denied explicitly (EPERM), even where a capability would open them.
 	Deny []string `toml:"deny"`
+	// Allow lists syscalls the base filter allows unconditionally on top
+	// of containerd's default for the capabilities left: what a workload
+	// was seen to need (seccomp_notify = "learn"; hardenctl seccomp
+	// install). Base "default" only; a name may not be on both lists.
+	// Allowing more makes the profile looser than the one it extends.
+	Allow []string `toml:"allow"`
 	// NativeArchOnly lists only the native architecture in the filter:
 	// other ABIs (x86, x32 on amd64) are killed, and the filter compiles
 	// faster.
@@ -243,6 +249,7 @@ func (p *Profile) Clone() *Profile {
 	c.Capabilities.Allowed = slices.Clone(p.Capabilities.Allowed)
 	c.Rootfs.Scratch = slices.Clone(p.Rootfs.Scratch)
 	c.Seccomp.Deny = slices.Clone(p.Seccomp.Deny)
+	c.Seccomp.Allow = slices.Clone(p.Seccomp.Allow)
 	c.Paths.Masked = slices.Clone(p.Paths.Masked)
 	c.Paths.ReadOnly = slices.Clone(p.Paths.ReadOnly)
 	c.Mounts.DenyHostPaths = slices.Clone(p.Mounts.DenyHostPaths)

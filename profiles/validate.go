@@ -158,6 +158,21 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 		seen[s] = true
 	}
 
+	allowed := map[string]bool{}
+	for _, s := range p.Seccomp.Allow {
+		switch {
+		case p.Seccomp.Base != SeccompBaseDefault:
+			v.addf("seccomp.allow", s, "seccomp allow needs base %q: with base \"\" the spec's own filter decides", SeccompBaseDefault)
+		case !IsKnownSyscall(s):
+			v.addf("seccomp.allow", s, "unknown syscall %q", s)
+		case allowed[s]:
+			v.addf("seccomp.allow", s, "syscall %q is listed twice", s)
+		case seen[s]:
+			v.addf("seccomp.allow", s, "syscall %q is on both seccomp.deny and seccomp.allow", s)
+		}
+		allowed[s] = true
+	}
+
 	switch a := p.AppArmor.Profile; {
 	case a == "unconfined":
 		v.addf("apparmor.profile", a, "apparmor profile may not be \"unconfined\" (\"\" leaves the spec's own)")

@@ -22,6 +22,7 @@ Usage:
   hardenctl profiles show [--policy FILE] NAME
   hardenctl policy validate FILE
   hardenctl report [--dir D] [--namespace NS] [-o table|json] CONTAINER
+  hardenctl `+seccompUsage+`
   hardenctl check-host [--policy FILE]
   hardenctl version
 `
@@ -50,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout)
 	case "report":
 		err = cmdReport(args[1:], stdout)
+	case "seccomp":
+		err = cmdSeccomp(args[1:], stdout)
 	case "check-host":
 		err = cmdCheckHost(args[1:], stdout)
 	case "version":

@@ -29,19 +29,9 @@ func cmdReport(args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: report [--dir D] [--namespace NS] [-o table|json] CONTAINER", errUsage)
 	}
 	id := fs.Arg(0)
-	if *ns == "" {
-		found, err := filepath.Glob(filepath.Join(*dir, "*", id+".json"))
-		if err != nil {
-			return err
-		}
-		switch len(found) {
-		case 0:
-			return fmt.Errorf("no kept report of container %s under %s", id, *dir)
-		case 1:
-			*ns = filepath.Base(filepath.Dir(found[0]))
-		default:
-			return fmt.Errorf("container %s has reports in several namespaces (%s): pass --namespace", id, strings.Join(found, ", "))
-		}
+	var err error
+	if *ns, err = reportNamespace(*dir, *ns, id); err != nil {
+		return err
 	}
 	r, err := reports.Read(*dir, *ns, id)
 	if err != nil {
@@ -53,6 +43,25 @@ func cmdReport(args []string, stdout io.Writer) error {
 		return enc.Encode(r)
 	}
 	return writeReport(stdout, *ns, r)
+}
+
+// reportNamespace is ns, or when "" the namespace that holds container
+// id's kept report.
+func reportNamespace(dir, ns, id string) (string, error) {
+	if ns != "" {
+		return ns, nil
+	}
+	found, err := filepath.Glob(filepath.Join(dir, "*", id+".json"))
+	if err != nil {
+		return "", err
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no kept report of container %s under %s", id, dir)
+	case 1:
+		return filepath.Base(filepath.Dir(found[0])), nil
+	}
+	return "", fmt.Errorf("container %s has reports in several namespaces (%s): pass --namespace", id, strings.Join(found, ", "))
 }
 
 func writeReport(w io.Writer, ns string, r *decide.Report) error {

@@ -94,34 +94,21 @@ func Summary(ds []decide.Denial) string {
 
 // Learned is the seccomp profile of what the workload needed: the filter
 // the container was hardened with, with the syscalls it was denied
-// allowed (taken out of their errno rules, and an allow rule added). It is
-// in the OCI format, which Kubernetes' Localhost profiles and containerd's
-// --seccomp-profile read as is.
+// allowed (hardening.AllowNames). It is in the OCI format, which
+// Kubernetes' Localhost profiles and containerd's --seccomp-profile read
+// as is.
 func Learned(n *hardening.SeccompNotice, ds []decide.Denial) *specs.LinuxSeccomp {
-	sc := hardening.CloneSeccomp(n.Enforced)
-	need := map[string]bool{}
+	return hardening.AllowNames(n.Enforced, LearnedNames(n, ds))
+}
+
+// LearnedNames are the syscalls of ds the notice's filter denied, sorted.
+func LearnedNames(n *hardening.SeccompNotice, ds []decide.Denial) []string {
+	var names []string
 	for _, d := range ds {
-		if _, notified := n.Errno[d.Syscall]; notified {
-			need[d.Syscall] = true
+		if _, notified := n.Errno[d.Syscall]; notified && !slices.Contains(names, d.Syscall) {
+			names = append(names, d.Syscall)
 		}
-	}
-	if len(need) == 0 {
-		return sc
-	}
-	var rules []specs.LinuxSyscall
-	for _, rule := range sc.Syscalls {
-		rule.Names = slices.DeleteFunc(slices.Clone(rule.Names), func(s string) bool {
-			return need[s] && len(rule.Args) == 0 && rule.Action == specs.ActErrno
-		})
-		if len(rule.Names) > 0 {
-			rules = append(rules, rule)
-		}
-	}
-	names := make([]string, 0, len(need))
-	for s := range need {
-		names = append(names, s)
 	}
 	sort.Strings(names)
-	sc.Syscalls = append(rules, specs.LinuxSyscall{Names: names, Action: specs.ActAllow})
-	return sc
+	return names
 }
