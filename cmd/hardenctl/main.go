@@ -22,7 +22,7 @@ Usage:
   hardenctl profiles show [--policy FILE] NAME
   hardenctl policy validate FILE
   hardenctl report [--dir D] [--namespace NS] [-o table|json] CONTAINER
-  hardenctl `+seccompUsage+`
+  hardenctl ` + seccompUsage + `
   hardenctl check-host [--policy FILE]
   hardenctl version
 `
