@@ -65,6 +65,7 @@ func (s *Service) decide(ctx context.Context, r *taskAPI.CreateTaskRequest, call
 		Containerd: decide.Containerd{
 			Asked: s.labels != nil, Err: in.lookupErr,
 			Labels: in.info.Labels, ImageLabels: in.info.ImageLabels, CRI: in.info.CRI,
+			NamespaceLabels: in.info.NamespaceLabels,
 		},
 	}
 	if ns, ok := namespaces.Namespace(ctx); ok {

@@ -13,6 +13,7 @@ import (
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	namespacesapi "github.com/containerd/containerd/api/services/namespaces/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -54,6 +55,9 @@ type containerInfo struct {
 	// container CRI did not create. Unlike the spec's annotations, NRI
 	// plugins and CDI specs cannot change it.
 	CRI decide.CRIRecord
+	// NamespaceLabels are the labels of the container's containerd
+	// namespace (the operator's).
+	NamespaceLabels map[string]string
 }
 
 // CRI's record keys (containerd internal/cri/labels).
@@ -191,12 +195,26 @@ func (g *grpcLabels) lookup(ctx context.Context, id, sandboxID string) (*contain
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 
+	// The namespace's labels, read while the container record is.
+	type nsLabels struct {
+		labels map[string]string
+		err    error
+	}
+	nsDone := make(chan nsLabels, 1)
+	go func() {
+		resp, err := namespacesapi.NewNamespacesClient(conn).Get(ctx, &namespacesapi.GetNamespaceRequest{Name: ns})
+		nsDone <- nsLabels{resp.GetNamespace().GetLabels(), err}
+	}()
 	containers := containersapi.NewContainersClient(conn)
 	c, err := getContainer(ctx, containers, id)
+	nsl := <-nsDone
 	if err != nil {
 		return nil, err
 	}
-	info := &containerInfo{Labels: map[string]string{}, RuntimeOptions: c.GetRuntime().GetOptions()}
+	if nsl.err != nil {
+		return nil, fmt.Errorf("failed to read namespace %s: %w", ns, errgrpc.ToNative(nsl.err))
+	}
+	info := &containerInfo{Labels: map[string]string{}, RuntimeOptions: c.GetRuntime().GetOptions(), NamespaceLabels: nsl.labels}
 	if info.CRI, err = readCRIRecord(c); err != nil {
 		return nil, err
 	}

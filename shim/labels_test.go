@@ -13,6 +13,7 @@ import (
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	imagesapi "github.com/containerd/containerd/api/services/images/v1"
+	namespacesapi "github.com/containerd/containerd/api/services/namespaces/v1"
 	"github.com/containerd/containerd/api/types"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/platforms"
@@ -100,6 +101,8 @@ type fakeContainerd struct {
 	containers map[string]*containersapi.Container
 	images     map[string]ocispec.Descriptor
 	blobs      blobStore
+	// nsLabels are the labels of namespace "test".
+	nsLabels map[string]string
 }
 
 func checkNamespace(ctx context.Context) error {
@@ -108,6 +111,18 @@ func checkNamespace(ctx context.Context) error {
 		return status.Errorf(codes.FailedPrecondition, "namespace %v", ns)
 	}
 	return nil
+}
+
+type namespacesServer struct {
+	namespacesapi.UnimplementedNamespacesServer
+	*fakeContainerd
+}
+
+func (f namespacesServer) Get(ctx context.Context, r *namespacesapi.GetNamespaceRequest) (*namespacesapi.GetNamespaceResponse, error) {
+	if r.Name != "test" {
+		return nil, status.Errorf(codes.NotFound, "namespace %s", r.Name)
+	}
+	return &namespacesapi.GetNamespaceResponse{Namespace: &namespacesapi.Namespace{Name: r.Name, Labels: f.nsLabels}}, nil
 }
 
 type containersServer struct {
@@ -176,6 +191,7 @@ func serveFake(t *testing.T, f *fakeContainerd) string {
 	containersapi.RegisterContainersServer(srv, containersServer{fakeContainerd: f})
 	imagesapi.RegisterImagesServer(srv, imagesServer{fakeContainerd: f})
 	contentapi.RegisterContentServer(srv, contentServer{fakeContainerd: f})
+	namespacesapi.RegisterNamespacesServer(srv, namespacesServer{fakeContainerd: f})
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
 	return sock
@@ -195,12 +211,16 @@ func TestGRPCLabels(t *testing.T) {
 		images: map[string]ocispec.Descriptor{
 			"registry.test/app:1": image(t, blobs, map[string]string{"hardened.dev/profile": "strict"}),
 		},
+		nsLabels: map[string]string{"hardened.dev/audit-profile": "strict"},
 	}
 	g := newGRPCLabels(serveFake(t, f))
 
 	info, err := g.lookup(testCtx(), "c", "sb")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if info.NamespaceLabels["hardened.dev/audit-profile"] != "strict" {
+		t.Errorf("namespace labels %v", info.NamespaceLabels)
 	}
 	if info.Labels["team"] != "payments" || info.Labels["tier"] != "container" {
 		t.Errorf("labels %v: want the sandbox's overlaid with the container's", info.Labels)

@@ -67,10 +67,11 @@ type explainOptions struct {
 	sandboxRuntime, sandboxCgroups            string
 	diff, offline, appArmor                   bool
 	annotations, imageLabels, labels          kvFlag
+	namespaceLabels                           kvFlag
 }
 
 func parseExplain(args []string) (*explainOptions, error) {
-	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}}
+	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}, namespaceLabels: kvFlag{}}
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.profile, "profile", "", "profile to apply (as the annotation "+resolve.AnnotationProfile+" would)")
@@ -87,6 +88,7 @@ func parseExplain(args []string) (*explainOptions, error) {
 	fs.Var(o.annotations, "annotation", "a spec annotation k=v (repeatable)")
 	fs.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
 	fs.Var(o.labels, "label", "a container or pod label k=v (repeatable)")
+	fs.Var(o.namespaceLabels, "namespace-label", "a label of the containerd namespace k=v, the operator's (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -130,7 +132,7 @@ func (o *explainOptions) facts(spec *specs.Spec) (decide.Facts, []string, error)
 	}
 	f := decide.Facts{
 		ID: id, Namespace: o.namespace, Spec: spec,
-		Containerd: decide.Containerd{Asked: true, Labels: o.labels, ImageLabels: o.imageLabels},
+		Containerd: decide.Containerd{Asked: true, Labels: o.labels, ImageLabels: o.imageLabels, NamespaceLabels: o.namespaceLabels},
 		Sandbox:    decide.Sandbox{Runtime: profiles.Runtime(o.sandboxRuntime), CgroupsPath: o.sandboxCgroups},
 	}
 	if o.sandboxRuntime == "" {

@@ -14,7 +14,8 @@ const usage = `hardenctl: the hardened shim's engine, without containerd
 
 Usage:
   hardenctl explain [--profile NAME] [--policy FILE] [--annotation k=v ...]
-                    [--image-label k=v ...] [--label k=v ...] [--apparmor auto|yes|no]
+                    [--image-label k=v ...] [--label k=v ...] [--namespace-label k=v ...]
+                    [--apparmor auto|yes|no]
                     [--container-id ID] [--namespace NS] [--run-dir DIR]
                     [--sandbox-runtime runc|gvisor] [--sandbox-cgroups-path P]
                     [--offline] [--report FILE] [--diff] SPEC.json|-

@@ -50,7 +50,10 @@ type Containerd struct {
 	// Labels are the sandbox record's labels overlaid with the container
 	// record's; ImageLabels the image config's.
 	Labels, ImageLabels map[string]string
-	CRI                 CRIRecord
+	// NamespaceLabels are the container's containerd namespace's labels
+	// (the operator's: resolve.NamespaceAuditProfile, ...).
+	NamespaceLabels map[string]string
+	CRI             CRIRecord
 }
 
 // Policy is the node policy in force and the profiles it was checked
@@ -242,6 +245,8 @@ func (d *decision) profileAndRuntime(sandboxID string) (*resolve.Decision, profi
 		Annotations: f.Spec.Annotations,
 		ImageLabels: f.Containerd.ImageLabels,
 		Labels:      f.Containerd.Labels,
+
+		NamespaceLabels: f.Containerd.NamespaceLabels,
 	})
 	if err != nil {
 		if err := d.refuse("container %s: %v (policy %s)", id, err, f.Policy.Source); err != nil {

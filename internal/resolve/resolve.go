@@ -62,7 +62,22 @@ type Inputs struct {
 	ImageLabels map[string]string
 	// Labels are the container's and the pod's labels.
 	Labels map[string]string
+	// NamespaceLabels are the labels of the container's containerd
+	// namespace: set by the node's operator (a containerd API client), not
+	// by the workload.
+	NamespaceLabels map[string]string
 }
+
+// Namespace labels the operator sets on a containerd namespace (ctr
+// namespaces label NS KEY=VALUE) for every container in it, under a
+// matching route's setting and over the policy's.
+const (
+	// NamespaceAuditProfile names the profile audited alongside the
+	// enforced one (the policy's audit_profile).
+	NamespaceAuditProfile = "hardened.dev/audit-profile"
+	// NamespaceSeccompNotify is seccomp_notify: off, report or learn.
+	NamespaceSeccompNotify = "hardened.dev/seccomp-notify"
+)
 
 // Decision is the outcome: the profile and runtime, and who chose them.
 type Decision struct {
@@ -124,9 +139,8 @@ func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) 
 	if err := r.audit(); err != nil {
 		return nil, err
 	}
-	r.d.SeccompNotify = r.p.SeccompNotify
-	if r.route != nil && r.route.SeccompNotify != "" {
-		r.d.SeccompNotify = r.route.SeccompNotify
+	if err := r.seccompNotify(); err != nil {
+		return nil, err
 	}
 	return r.d, nil
 }
@@ -136,21 +150,41 @@ func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) 
 // enforced profile (else there is nothing to audit, and a note says so).
 func (r *resolver) audit() error {
 	name, src := r.p.AuditProfile, "policy audit_profile"
+	if v, ok := r.in.NamespaceLabels[NamespaceAuditProfile]; ok {
+		name, src = v, "namespace label "+NamespaceAuditProfile
+	}
 	if r.route != nil && r.route.AuditProfile != "" {
 		name, src = r.route.AuditProfile, r.routeSource+" audit_profile"
 	}
 	if name == "" {
 		return nil
 	}
-	if r.cmp(name, r.d.Profile.Name) <= 0 {
-		r.note("%s %s is not stricter than %s: nothing to audit", src, name, r.d.Profile.Name)
-		return nil
-	}
 	prof, err := r.set.Get(name)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", policy.ErrInvalidPolicy, src, err)
 	}
+	if r.cmp(name, r.d.Profile.Name) <= 0 {
+		r.note("%s %s is not stricter than %s: nothing to audit", src, name, r.d.Profile.Name)
+		return nil
+	}
 	r.d.AuditProfile, r.d.AuditProfileSource = prof, src
+	return nil
+}
+
+// seccompNotify picks seccomp_notify: the matching route's, else the
+// namespace label's, else the policy's.
+func (r *resolver) seccompNotify() error {
+	r.d.SeccompNotify = r.p.SeccompNotify
+	if v, ok := r.in.NamespaceLabels[NamespaceSeccompNotify]; ok {
+		if n := policy.SeccompNotify(v); !n.Valid() {
+			return fmt.Errorf("%w: namespace label %s=%q is not one of %q, %q, %q", policy.ErrInvalidPolicy, NamespaceSeccompNotify, v,
+				policy.SeccompNotifyOff, policy.SeccompNotifyReport, policy.SeccompNotifyLearn)
+		}
+		r.d.SeccompNotify = policy.SeccompNotify(v)
+	}
+	if r.route != nil && r.route.SeccompNotify != "" {
+		r.d.SeccompNotify = r.route.SeccompNotify
+	}
 	return nil
 }
 

@@ -429,6 +429,9 @@ func TestResolveAuditProfile(t *testing.T) {
 	}{
 		{name: "the policy's", audit: "restricted", src: "policy audit_profile"},
 		{name: "the route's", in: Inputs{Labels: map[string]string{"tier": "edge"}}, audit: "strict", src: "policy route #1 audit_profile"},
+		{name: "the namespace's", in: Inputs{NamespaceLabels: map[string]string{NamespaceAuditProfile: "strict"}}, audit: "strict", src: "namespace label hardened.dev/audit-profile"},
+		{name: "the route's over the namespace's", in: Inputs{Labels: map[string]string{"tier": "edge"}, NamespaceLabels: map[string]string{NamespaceAuditProfile: "restricted"}},
+			audit: "strict", src: "policy route #1 audit_profile"},
 		{name: "not stricter than the enforced one", in: Inputs{Annotations: map[string]string{AnnotationProfile: "restricted"}},
 			noteContains: "policy audit_profile restricted is not stricter than restricted"},
 	} {
@@ -460,22 +463,32 @@ func TestResolveSeccompNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	learnNS := map[string]string{NamespaceSeccompNotify: "learn"}
 	for _, tc := range []struct {
-		policy *policy.Policy
-		labels map[string]string
-		want   policy.SeccompNotify
+		policy   *policy.Policy
+		labels   map[string]string
+		nsLabels map[string]string
+		want     policy.SeccompNotify
 	}{
-		{p, nil, policy.SeccompNotifyReport},
-		{p, map[string]string{"stage": "staging"}, policy.SeccompNotifyLearn},
-		{p, map[string]string{"stage": "dev"}, policy.SeccompNotifyReport},
-		{nil, nil, policy.SeccompNotifyOff},
+		{p, nil, nil, policy.SeccompNotifyReport},
+		{p, map[string]string{"stage": "staging"}, nil, policy.SeccompNotifyLearn},
+		{p, map[string]string{"stage": "dev"}, nil, policy.SeccompNotifyReport},
+		{nil, nil, nil, policy.SeccompNotifyOff},
+		{nil, nil, learnNS, policy.SeccompNotifyLearn},
+		{p, map[string]string{"stage": "staging"}, map[string]string{NamespaceSeccompNotify: "off"}, policy.SeccompNotifyLearn},
 	} {
-		d, err := Resolve(tc.policy, nil, Inputs{Labels: tc.labels})
+		d, err := Resolve(tc.policy, nil, Inputs{Labels: tc.labels, NamespaceLabels: tc.nsLabels})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d.SeccompNotify != tc.want {
-			t.Errorf("labels %v: seccomp_notify %q, want %q", tc.labels, d.SeccompNotify, tc.want)
+			t.Errorf("labels %v, namespace %v: seccomp_notify %q, want %q", tc.labels, tc.nsLabels, d.SeccompNotify, tc.want)
 		}
+	}
+	if _, err := Resolve(p, nil, Inputs{NamespaceLabels: map[string]string{NamespaceSeccompNotify: "loud"}}); err == nil || !strings.Contains(err.Error(), `hardened.dev/seccomp-notify="loud"`) {
+		t.Errorf("an invalid namespace label: %v", err)
+	}
+	if _, err := Resolve(p, nil, Inputs{NamespaceLabels: map[string]string{NamespaceAuditProfile: "nope"}}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("an unknown audit profile on the namespace: %v", err)
 	}
 }
