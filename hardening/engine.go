@@ -43,7 +43,7 @@ func Harden(in *specs.Spec, cfg Config) (*specs.Spec, *Report, error) {
 		return nil, nil, err
 	}
 	applyNoNewPrivs(s.Process, r)
-	applyRootfs(s, prof, r)
+	applyRootfs(s, &cfg, r)
 	applyMountOptions(s, &cfg, r)
 	applyDevices(s.Linux, prof, r)
 	applyPids(s.Linux, prof, r)

@@ -17,8 +17,11 @@ import (
 // the profile says, so that nothing dropped there can be executed), added
 // only on a read-only rootfs and only where the spec mounts nothing at that
 // path already (a volume the pod asked for wins). A read-only rootfs in the
-// spec stays read-only whatever the profile says.
-func applyRootfs(s *specs.Spec, prof *profiles.Profile, r *Report) {
+// spec stays read-only whatever the profile says. A scratch directory that
+// holds a copy of the image's content (CopyUp: runc's tmpcopyup) starts
+// empty on gVisor: runsc ignores tmpcopyup, and the report says so.
+func applyRootfs(s *specs.Spec, cfg *Config, r *Report) {
+	prof := cfg.Profile
 	if prof.Rootfs.ReadOnly && !s.Root.Readonly {
 		s.Root.Readonly = true
 		r.change(RuleRootfs, "root.readonly", "false", "true")
@@ -31,6 +34,10 @@ func applyRootfs(s *specs.Spec, prof *profiles.Profile, r *Report) {
 		dest := path.Clean(sc.Path)
 		if !path.IsAbs(dest) || dest == "/" || mountsAt(s.Mounts, dest) {
 			continue
+		}
+		if sc.CopyUp && cfg.Runtime == profiles.RuntimeGVisor {
+			sc.CopyUp = false
+			r.gap(RuleRootfs, "scratch "+dest+" starts empty: runsc ignores tmpcopyup, so the image's content there is not copied in")
 		}
 		m := scratchMount(dest, sc)
 		// Mounts are applied in order, and a mount hides whatever was
@@ -65,6 +72,9 @@ func scratchMount(dest string, sc profiles.Scratch) specs.Mount {
 	}
 	if sc.Size != "" {
 		opts = append(opts, "size="+sc.Size)
+	}
+	if sc.CopyUp {
+		opts = append(opts, "tmpcopyup")
 	}
 	return specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs", Options: opts}
 }

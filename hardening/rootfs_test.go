@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -38,7 +39,7 @@ func TestRootfs(t *testing.T) {
 			prof := &profiles.Profile{Rootfs: profiles.Rootfs{ReadOnly: tt.profRO, Scratch: scratch}}
 			s := &specs.Spec{Root: &specs.Root{Path: "rootfs", Readonly: tt.specRO}, Mounts: tt.in}
 			r := &Report{}
-			applyRootfs(s, prof, r)
+			applyRootfs(s, &Config{Profile: prof}, r)
 			if s.Root.Readonly != tt.wantRO {
 				t.Errorf("readonly %v, want %v", s.Root.Readonly, tt.wantRO)
 			}
@@ -50,10 +51,28 @@ func TestRootfs(t *testing.T) {
 			}
 			// Idempotent.
 			again := &Report{}
-			applyRootfs(s, prof, again)
+			applyRootfs(s, &Config{Profile: prof}, again)
 			if len(again.Changes) != 0 {
 				t.Errorf("second pass changed %+v", again.Changes)
 			}
 		})
+	}
+}
+
+// TestScratchCopyUp: a copy-up scratch directory gets runc's tmpcopyup;
+// on gVisor, which ignores it, none, and the report says it starts empty.
+func TestScratchCopyUp(t *testing.T) {
+	prof := &profiles.Profile{Rootfs: profiles.Rootfs{ReadOnly: true, Scratch: []profiles.Scratch{{Path: "/var/cache/app", Size: "16m", CopyUp: true}}}}
+	for _, rt := range []profiles.Runtime{profiles.RuntimeRunc, profiles.RuntimeGVisor} {
+		s := &specs.Spec{Root: &specs.Root{Path: "rootfs"}}
+		r := &Report{}
+		applyRootfs(s, &Config{Profile: prof, Runtime: rt}, r)
+		if len(s.Mounts) != 1 {
+			t.Fatalf("%s: mounts %+v", rt, s.Mounts)
+		}
+		copyUp := slices.Contains(s.Mounts[0].Options, "tmpcopyup")
+		if copyUp != (rt == profiles.RuntimeRunc) || (rt == profiles.RuntimeGVisor) != (len(r.NotEnforced) == 1) {
+			t.Errorf("%s: options %v, gaps %+v", rt, s.Mounts[0].Options, r.NotEnforced)
+		}
 	}
 }

@@ -67,6 +67,9 @@ type Scratch struct {
 	Size string `toml:"size"`
 	// NoExec mounts it noexec, so that no dropped binary can run from it.
 	NoExec bool `toml:"noexec"`
+	// CopyUp copies what the image holds at the path into the tmpfs
+	// (runc's tmpcopyup), so that a program finds its directories there.
+	CopyUp bool `toml:"copy_up"`
 }
 
 // Process holds rules for the container's processes.

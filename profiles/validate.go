@@ -124,11 +124,9 @@ func validate(p *Profile, source string, idx *tomlpos.Index) []*Error {
 	scratch := map[string]bool{}
 	for i, s := range p.Rootfs.Scratch {
 		key := fmt.Sprintf("rootfs.scratch[%d]", i)
-		switch {
-		case !isCleanAbs(s.Path):
-			v.addf(key+".path", s.Path, "scratch path %q must be absolute and clean", s.Path)
-		case s.Path == "/":
-			v.addf(key+".path", s.Path, "scratch path may not be /")
+		switch problem := CheckScratchPath(s.Path); {
+		case problem != "":
+			v.addf(key+".path", s.Path, "%s", problem)
 		case scratch[s.Path]:
 			v.addf(key+".path", s.Path, "scratch path %q is listed twice", s.Path)
 		}

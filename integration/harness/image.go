@@ -48,6 +48,47 @@ type ImageSpec struct {
 	Labels map[string]string
 	User   string
 	Cmd    []string
+	// Files, by path, go in a second layer (mode 0644, their directories
+	// 0755), owned by Owner (uid = gid).
+	Files map[string]string
+	Owner int
+}
+
+// filesLayer is an uncompressed layer tar holding files and their parent
+// directories, owned by uid.
+func filesLayer(files map[string]string, uid int) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	dirs := map[string]bool{}
+	for _, n := range names {
+		parts := strings.Split(strings.Trim(n, "/"), "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/") + "/"
+			if dirs[d] {
+				continue
+			}
+			dirs[d] = true
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, Uid: uid, Gid: uid, ModTime: epoch}); err != nil {
+				return nil, err
+			}
+		}
+		data := []byte(files[n])
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.Trim(n, "/"), Mode: 0o644, Uid: uid, Gid: uid, Size: int64(len(data)), ModTime: epoch}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // DefaultImages are the images every test environment imports.
@@ -150,6 +191,20 @@ func WriteLayout(w io.Writer, imgs []ImageSpec) error {
 	platform := &ocispec.Platform{OS: "linux", Architecture: "amd64"}
 	index := ocispec.Index{Versioned: specsgo.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	for _, img := range imgs {
+		layers := []ocispec.Descriptor{layerDesc}
+		if len(img.Files) > 0 {
+			extra, err := filesLayer(img.Files, img.Owner)
+			if err != nil {
+				return err
+			}
+			d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(extra), Size: int64(len(extra))}
+			blobs[d.Digest] = extra
+			layers = append(layers, d)
+		}
+		var diffIDs []digest.Digest
+		for _, l := range layers {
+			diffIDs = append(diffIDs, l.Digest)
+		}
 		created := epoch
 		cfg := ocispec.Image{
 			Created:  &created,
@@ -161,8 +216,11 @@ func WriteLayout(w io.Writer, imgs []ImageSpec) error {
 				Labels:     img.Labels,
 				User:       img.User,
 			},
-			RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
+			RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 			History: []ocispec.History{{Created: &created, CreatedBy: "integration/harness: static busybox, hard-linked applets"}},
+		}
+		if len(layers) > 1 {
+			cfg.History = append(cfg.History, ocispec.History{Created: &created, CreatedBy: "integration/harness: the image's files"})
 		}
 		cfgJSON, err := json.Marshal(cfg)
 		if err != nil {
@@ -171,7 +229,7 @@ func WriteLayout(w io.Writer, imgs []ImageSpec) error {
 		cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfgJSON), Size: int64(len(cfgJSON))}
 		blobs[cfgDesc.Digest] = cfgJSON
 		man := ocispec.Manifest{Versioned: specsgo.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-			Config: cfgDesc, Layers: []ocispec.Descriptor{layerDesc}}
+			Config: cfgDesc, Layers: layers}
 		manJSON, err := json.Marshal(man)
 		if err != nil {
 			return err

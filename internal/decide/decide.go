@@ -10,6 +10,7 @@ package decide
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/api/types/runc/options"
@@ -236,6 +237,39 @@ const GVisorStartNote = "gvisor: no start-time descriptor check (the shim sees r
 	"the application runs inside the Sentry, whose file table and root are its own: a host descriptor of runsc's is not one of the application's, " +
 	"and the Sentry reaches host files only through its gofer, confined to the container's root"
 
+// declaredScratch adds the scratch directories the operator (policy,
+// route) and the image author (ScratchLabel) declare to the decided
+// profile and the audited one (copies of the resolver's); they matter
+// where the profile makes the rootfs read-only. An image label that
+// cannot be honoured refuses the container.
+func (d *decision) declaredScratch(dec *resolve.Decision) error {
+	declared := slices.Clone(dec.Scratch)
+	for i := range declared {
+		declared[i].CopyUp = true // declared scratch holds the image's content
+	}
+	if v, ok := d.facts.Containerd.ImageLabels[profiles.ScratchLabel]; ok {
+		fromImage, err := profiles.ParseScratchLabel(v)
+		if err != nil {
+			return d.refuse("container %s: %v", d.facts.ID, &hardening.RefusalError{Rule: hardening.RuleRootfs,
+				Field: fmt.Sprintf("image label %s=%q", profiles.ScratchLabel, v), Reason: err.Error(), Err: err})
+		}
+		declared = append(declared, fromImage...)
+	}
+	if len(declared) == 0 {
+		return nil
+	}
+	dec.Profile.WithScratch(declared)
+	if dec.AuditProfile != nil {
+		dec.AuditProfile.WithScratch(declared)
+	}
+	paths := make([]string, len(declared))
+	for i, s := range declared {
+		paths[i] = s.Path
+	}
+	d.rep.Notes = append(d.rep.Notes, "scratch declared (tmpfs with the image's content, on a read-only rootfs): "+strings.Join(paths, ", "))
+	return nil
+}
+
 // profileAndRuntime resolves the profile and runtime, holds the runtime to
 // the pod's and judges host namespace joins. dec is nil when audit mode
 // found no profile; use is the runtime the container runs on.
@@ -256,6 +290,9 @@ func (d *decision) profileAndRuntime(sandboxID string) (*resolve.Decision, profi
 	}
 	want := profiles.RuntimeRunc
 	if dec != nil {
+		if err := d.declaredScratch(dec); err != nil {
+			return nil, "", err
+		}
 		rep.Profile, rep.ProfileSource = dec.Profile.Name, dec.ProfileSource
 		rep.RuntimeSource = dec.RuntimeSource
 		rep.Notes = append(rep.Notes, dec.Notes...)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,34 @@ func TestDecideTable(t *testing.T) {
 		{name: "seccomp_notify with a run dir too long for a socket: refused", pol: parsePolicy(t, "seccomp_notify = \"report\"\n"), edit: func(f *Facts) {
 			f.Host.RunDir = "/run/" + strings.Repeat("x", 80)
 		}, kind: errdefs.ErrFailedPrecondition, names: []string{"longer than a unix socket address allows"}},
+		{name: "scratch declared by an image label and the policy: tmpfs copy-up mounts under restricted", pol: parsePolicy(t, "scratch = [{ path = \"/srv/data\", size = \"1g\" }]\n"), edit: func(f *Facts) {
+			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/var/cache/nginx"}
+		}, check: func(t *testing.T, p *Plan) {
+			got := map[string][]string{}
+			for _, m := range p.Hardened.Mounts {
+				got[m.Destination] = m.Options
+			}
+			for dest, size := range map[string]string{"/var/cache/nginx": "size=16m", "/srv/data": "size=1g"} {
+				if o := got[dest]; !slices.Contains(o, "tmpcopyup") || !slices.Contains(o, size) || slices.Contains(o, "noexec") {
+					t.Errorf("%s: options %v", dest, o)
+				}
+			}
+		}},
+		{name: "scratch declared under strict: noexec", pol: enforce, edit: func(f *Facts) {
+			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/var/cache/nginx"}
+			f.Spec.Annotations = map[string]string{"hardened.dev/profile": "strict"}
+			f.Spec.Process.User.UID = 1000
+		}, check: func(t *testing.T, p *Plan) {
+			for _, m := range p.Hardened.Mounts {
+				if m.Destination == "/var/cache/nginx" && slices.Contains(m.Options, "noexec") {
+					return
+				}
+			}
+			t.Errorf("no noexec scratch at /var/cache/nginx: %+v", p.Hardened.Mounts)
+		}},
+		{name: "scratch label outside the allowed roots: refused", pol: enforce, edit: func(f *Facts) {
+			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/usr/lib/x"}
+		}, kind: errdefs.ErrFailedPrecondition, rule: "rootfs", names: []string{"image label hardened.dev/scratch", "not under /var"}},
 		{name: "gvisor annotation: the wrapper", pol: enforce, edit: func(f *Facts) {
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
 		}, check: func(t *testing.T, p *Plan) {

@@ -137,6 +137,11 @@ func (p *Policy) validate() error {
 		c.addf("seccomp_notify", string(p.SeccompNotify), "seccomp_notify %q is not one of %q, %q, %q",
 			p.SeccompNotify, SeccompNotifyOff, SeccompNotifyReport, SeccompNotifyLearn)
 	}
+	for _, s := range p.Scratch {
+		if problem := profiles.CheckScratch(s); problem != "" {
+			c.addf("scratch", s.Path, "scratch: %s", problem)
+		}
+	}
 	if p.ProfilesDir != "" && !isCleanAbs(p.ProfilesDir) {
 		c.addf("profiles_dir", p.ProfilesDir, "profiles_dir %q must be an absolute, clean path", p.ProfilesDir)
 	}
@@ -197,14 +202,19 @@ func (p *Policy) validate() error {
 	for i, r := range p.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
 		switch {
-		case r.Runtime == "" && r.Profile == "" && r.AuditProfile == "" && r.SeccompNotify == "":
-			c.addf(key+".match", "", "route #%d sets none of runtime, profile, audit_profile, seccomp_notify", i+1)
+		case r.Runtime == "" && r.Profile == "" && r.AuditProfile == "" && r.SeccompNotify == "" && len(r.Scratch) == 0:
+			c.addf(key+".match", "", "route #%d sets none of runtime, profile, audit_profile, seccomp_notify, scratch", i+1)
 		case r.SeccompNotify != "" && !r.SeccompNotify.Valid():
 			c.addf(key+".seccomp_notify", string(r.SeccompNotify), "route #%d: seccomp_notify %q is not one of %q, %q, %q",
 				i+1, r.SeccompNotify, SeccompNotifyOff, SeccompNotifyReport, SeccompNotifyLearn)
 		case r.Runtime != "" && !p.hasRuntime(r.Runtime):
 			c.addf(key+".runtime", string(r.Runtime), "route #%d: runtime %q is not a configured runtime (configured: %s)",
 				i+1, r.Runtime, p.RuntimeList())
+		}
+		for _, s := range r.Scratch {
+			if problem := profiles.CheckScratch(s); problem != "" {
+				c.addf(key+".scratch", s.Path, "route #%d: scratch: %s", i+1, problem)
+			}
 		}
 		for k := range r.Match.Annotations {
 			if k == "" {

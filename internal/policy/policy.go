@@ -72,6 +72,11 @@ type Policy struct {
 	// SeccompNotify is what the shim does with seccomp denials on runc:
 	// "off", "report" or "learn" (SeccompNotify).
 	SeccompNotify SeccompNotify `toml:"seccomp_notify"`
+	// Scratch declares writable directories (tmpfs holding a copy of the
+	// image's content) for every container whose profile makes the rootfs
+	// read-only (profiles.Scratch; noexec where the profile's own scratch
+	// is).
+	Scratch []profiles.Scratch `toml:"scratch"`
 	// ProfilesDir holds operator profiles (*.toml); a missing directory is
 	// not an error, an unreadable or invalid profile is.
 	ProfilesDir string `toml:"profiles_dir"`
@@ -122,6 +127,9 @@ type Route struct {
 	// SeccompNotify, if set, replaces the policy's seccomp_notify for
 	// matching workloads.
 	SeccompNotify SeccompNotify `toml:"seccomp_notify"`
+	// Scratch declares scratch directories for matching workloads, on
+	// top of the policy's.
+	Scratch []profiles.Scratch `toml:"scratch"`
 }
 
 // Match is satisfied when every listed annotation and label has the value.

@@ -18,6 +18,7 @@ package resolve
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hardened-dev/hardened/hardening"
@@ -97,6 +98,9 @@ type Decision struct {
 	// SeccompNotify is what the shim does with seccomp denials: the
 	// matching route's seccomp_notify, else the policy's.
 	SeccompNotify policy.SeccompNotify
+	// Scratch are the scratch directories the operator declares for the
+	// workload: the policy's and the matching route's.
+	Scratch []profiles.Scratch
 	// RuntimeSource says who chose it ("default",
 	// "annotation hardened.dev/runtime", "policy route #1",
 	// `profile "strict" (policy strict_runtime)`).
@@ -141,6 +145,10 @@ func Resolve(p *policy.Policy, set *profiles.Set, in Inputs) (*Decision, error) 
 	}
 	if err := r.seccompNotify(); err != nil {
 		return nil, err
+	}
+	r.d.Scratch = slices.Clone(r.p.Scratch)
+	if r.route != nil {
+		r.d.Scratch = append(r.d.Scratch, r.route.Scratch...)
 	}
 	return r.d, nil
 }
