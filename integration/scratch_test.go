@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -78,5 +79,40 @@ func TestScratchOnGVisor(t *testing.T) {
 	}
 	if !gap {
 		t.Errorf("the report does not say the scratch starts empty on gVisor: %+v", r.NotEnforced)
+	}
+}
+
+// TestAuditReportsWrittenPaths: enforced under baseline (writable rootfs)
+// and audited under restricted, a container's report names where it wrote
+// that restricted would have made read-only (not /tmp, restricted's
+// scratch), read from its snapshot when it is deleted; hardenctl report
+// suggests the label; once the image declares them, nothing is left.
+func TestAuditReportsWrittenPaths(t *testing.T) {
+	e := newEnv(t)
+	const plain, labelled = "hardened.test/app:1", "hardened.test/app-scratch:1"
+	if err := e.d.ImportImages(e.ctx, e.ns, []harness.ImageSpec{
+		{Name: plain, Cmd: []string{"/bin/sh"}, Files: appFiles},
+		{Name: labelled, Cmd: []string{"/bin/sh"}, Files: appFiles, Labels: map[string]string{profiles.ScratchLabel: "/var/lib/app,/var/log/app"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n")
+	script := `echo new > /var/lib/app/state2 && echo line >> /var/log/app/app.log && echo x > /tmp/t && echo ok`
+	id := e.id("written")
+	if res := e.run(harness.Spec{ID: id, Image: plain, Runtime: harness.Hardened(pol), Args: sh(script)}); !strings.Contains(res.Stdout, "ok") {
+		t.Fatalf("under baseline:\n%s", res.Output())
+	}
+	r := e.keptReport(id)
+	if r.Written == nil || r.Written.Profile != "restricted" || strings.Join(r.Written.Paths, ",") != "/var/lib/app,/var/log/app" {
+		t.Errorf("written %+v: want /var/lib/app and /var/log/app under restricted", r.Written)
+	}
+	out, err := exec.Command(suite.bins.CLI, "report", "--dir", e.d.ReportsDir(), id).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `hardened.dev/scratch="/var/lib/app,/var/log/app"`) {
+		t.Errorf("hardenctl report: %v\n%s", err, out)
+	}
+	id = e.id("written-declared")
+	e.run(harness.Spec{ID: id, Image: labelled, Runtime: harness.Hardened(pol), Args: sh(script)})
+	if r := e.keptReport(id); r.Written == nil || len(r.Written.Paths) != 0 || r.Written.Unavailable != "" {
+		t.Errorf("with the directories declared, written %+v: want nothing", r.Written)
 	}
 }

@@ -87,7 +87,8 @@ func (s *Service) createCommitted(ctx context.Context, r *taskAPI.CreateTaskRequ
 		}
 	}
 	r.Options = opts
-	w, err := s.listenSeccomp(ctx, r.ID, r.Bundle, p)
+	rec := s.newRecord(ctx, r.Bundle, p)
+	w, err := s.listenSeccomp(ctx, r.ID, p, rec)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(fmt.Errorf("hardened: container %s: %w", r.ID, err))
 	}
@@ -99,6 +100,9 @@ func (s *Service) createCommitted(ctx context.Context, r *taskAPI.CreateTaskRequ
 			p.state.denials = w
 			go s.watch(w)
 		}
+	}
+	if err == nil {
+		p.state.written = watchWritten(r, p, rec)
 	}
 	return resp, err
 }

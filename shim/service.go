@@ -76,6 +76,9 @@ type ctrState struct {
 	// denials is the container's seccomp listener and the flushing of its
 	// record (seccomp.go); nil without one.
 	denials *denialWatch
+	// written reads where the container wrote when it is deleted
+	// (written.go); nil when its report does not ask.
+	written *writtenWatch
 }
 
 // Config configures a Service.
@@ -144,17 +147,21 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 // staged mount sources (a container created but never started).
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
 	var w *denialWatch
+	var ww *writtenWatch
 	if r.ExecID == "" {
 		s.mu.Lock()
 		if st := s.containers[r.ID]; st != nil {
-			w = st.denials
+			w, ww = st.denials, st.written
 		}
 		s.mu.Unlock()
 	}
+	// The last records go to the bundle's report too: before the bundle
+	// and the snapshot are removed.
 	if w != nil {
-		// The last flush goes to the bundle's report too: before the
-		// bundle is removed.
 		s.endWatch(ctx, w, false)
+	}
+	if ww != nil {
+		s.readWritten(ctx, ww)
 	}
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if r.ExecID == "" {

@@ -107,6 +107,21 @@ func writeReport(w io.Writer, ns string, r *decide.Report) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	writeSeccomp(w, r.Seccomp)
+	if wr := r.Written; wr != nil {
+		switch {
+		case wr.Unavailable != "":
+			fmt.Fprintf(w, "\nwritten outside %s's scratch: not known: %s\n", wr.Profile, wr.Unavailable)
+		case len(wr.Paths) == 0:
+			fmt.Fprintf(w, "\nwritten outside %s's scratch: nothing (it runs with %s's read-only rootfs as it is)\n", wr.Profile, wr.Profile)
+		default:
+			more := ""
+			if wr.Truncated {
+				more = " (and more)"
+			}
+			fmt.Fprintf(w, "\nwritten outside %s's scratch, read-only under it%s: %s\n  declare them: image label hardened.dev/scratch=%q, or the policy's scratch\n",
+				wr.Profile, more, strings.Join(wr.Paths, ", "), strings.Join(wr.Paths, ","))
+		}
+	}
 	if a := r.Audit; a != nil {
 		fmt.Fprintf(w, "\naudited, not applied: profile %s (%s)\n", a.Profile, a.ProfileSource)
 		if a.Refused != "" {

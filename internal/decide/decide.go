@@ -123,6 +123,10 @@ type Plan struct {
 	// Seccomp is how the shim listens to the container's seccomp denials;
 	// nil when it does not.
 	Seccomp *SeccompPlan
+	// WrittenExclude, when Report.Written is set, are the paths left out
+	// of it: what the profile that would make the rootfs read-only still
+	// lets the container write, and the spec's mount destinations.
+	WrittenExclude []string
 	// AppArmorProfile must be loaded in the kernel before the runtime sees
 	// the spec; "" when none needs to be.
 	AppArmorProfile string
@@ -380,6 +384,7 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, 
 	if err := d.seccompNotify(p, out, dec.SeccompNotify, use); err != nil {
 		return err
 	}
+	d.watchWrites(p, out, dec, use)
 	if !d.audit {
 		p.Spec = out
 	}
@@ -388,6 +393,39 @@ func (d *decision) harden(p *Plan, dec *resolve.Decision, use profiles.Runtime, 
 	// so a bind source that is a symlink to a denied path is only caught
 	// there.
 	return d.planPins(p, out, use)
+}
+
+// watchWrites plans the report of where the container writes on its
+// rootfs when it runs writable while the profile audited alongside (or, in
+// audit mode, the one enforce would apply) makes it read-only: the
+// operator's question before rolling that profile out.
+func (d *decision) watchWrites(p *Plan, out *specs.Spec, dec *resolve.Decision, use profiles.Runtime) {
+	running := out
+	if d.audit {
+		running = d.facts.Spec
+	}
+	var ro *profiles.Profile
+	switch {
+	case dec.AuditProfile != nil && dec.AuditProfile.Rootfs.ReadOnly:
+		ro = dec.AuditProfile
+	case d.audit && dec.Profile.Rootfs.ReadOnly:
+		ro = dec.Profile
+	}
+	if ro == nil || running.Root == nil || running.Root.Readonly {
+		return
+	}
+	w := &WrittenReport{Profile: ro.Name, Paths: []string{}}
+	d.rep.Written = w
+	if use != profiles.RuntimeRunc {
+		w.Unavailable = "on gVisor the container's writes stay in the sandbox's own overlay"
+		return
+	}
+	for _, s := range ro.Rootfs.Scratch {
+		p.WrittenExclude = append(p.WrittenExclude, s.Path)
+	}
+	for _, m := range running.Mounts {
+		p.WrittenExclude = append(p.WrittenExclude, m.Destination)
+	}
 }
 
 // audit runs the engine with the audited profile on the spec as containerd

@@ -151,6 +151,16 @@ func TestDecideTable(t *testing.T) {
 		{name: "scratch label outside the allowed roots: refused", pol: enforce, edit: func(f *Facts) {
 			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/usr/lib/x"}
 		}, kind: errdefs.ErrFailedPrecondition, rule: "rootfs", names: []string{"image label hardened.dev/scratch", "not under /var"}},
+		{name: "baseline enforced, restricted audited: the writes are to be read", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"), check: func(t *testing.T, p *Plan) {
+			if w := p.Report.Written; w == nil || w.Profile != "restricted" || w.Unavailable != "" || !slices.Contains(p.WrittenExclude, "/tmp") || !slices.Contains(p.WrittenExclude, "/proc") {
+				t.Errorf("written %+v, exclude %v", p.Report.Written, p.WrittenExclude)
+			}
+		}},
+		{name: "restricted enforced: no writes to read", pol: enforce, check: func(t *testing.T, p *Plan) {
+			if p.Report.Written != nil {
+				t.Errorf("written %+v", p.Report.Written)
+			}
+		}},
 		{name: "gvisor annotation: the wrapper", pol: enforce, edit: func(f *Facts) {
 			f.Spec.Annotations = map[string]string{"hardened.dev/runtime": "gvisor"}
 		}, check: func(t *testing.T, p *Plan) {

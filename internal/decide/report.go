@@ -42,6 +42,21 @@ type Report struct {
 	// Seccomp is the account of the container's seccomp denials, when the
 	// policy has them reported or learned.
 	Seccomp *SeccompReport `json:"seccomp,omitempty"`
+	// Written is where the container wrote on its writable rootfs that the
+	// profile audited (or, in audit mode, enforced) would have made
+	// read-only: read from the snapshot when the container is deleted.
+	Written *WrittenReport `json:"written,omitempty"`
+}
+
+// WrittenReport lists the directories a container changed on its rootfs
+// outside what Profile would leave writable (its scratch directories, the
+// spec's mounts), each named at most three elements deep.
+type WrittenReport struct {
+	Profile   string   `json:"profile"`
+	Paths     []string `json:"paths"`
+	Truncated bool     `json:"truncated,omitempty"`
+	// Unavailable says why nothing could be read.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // AuditReport is what the audited profile would have changed in the spec
