@@ -174,7 +174,7 @@ var FieldRules = []FieldRule{
 	{"linux.seccomp.defaultErrnoRet", Tightened, RuleSeccomp, "part of the merged filter"},
 	{"linux.seccomp.architectures", Tightened, RuleSeccomp, "intersected with the base's; native only under native_arch_only"},
 	{"linux.seccomp.flags", Tightened, RuleSeccomp, "SECCOMP_FILTER_FLAG_SPEC_ALLOW stripped"},
-	{"linux.seccomp.listenerPath", Refused, RuleSeccomp, "runc connects to it as root and hands over the notify fd"},
+	{"linux.seccomp.listenerPath", Refused, RuleSeccomp, "runc connects to it as root and hands over the notify fd; with seccomp_notify the shim sets its own (docs/seccomp.md)"},
 	{"linux.seccomp.listenerMetadata", Refused, RuleSeccomp, "belongs to a listener, which a spec may not name"},
 	{"linux.seccomp.syscalls[].names", Tightened, RuleSeccomp, "merged with the base (see seccomp.go)"},
 	{"linux.seccomp.syscalls[].action", Tightened, RuleSeccomp, "as names; SCMP_ACT_NOTIFY refused"},
