@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -182,7 +181,7 @@ func TestCtrEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.d.ToolsBin+"/ctr", "--address", e.d.Address, "events")
-	var out syncWriter
+	var out harness.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -233,44 +232,4 @@ func linesWith(text string, all ...string) bool {
 		}
 	}
 	return false
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// TestNamespaceLabelsOperatorLevels: the operator sets the audited profile
-// and seccomp_notify for a whole containerd namespace with its labels
-// (ctr namespaces label NS hardened.dev/audit-profile=restricted ...):
-// every container in it is audited under restricted and has its seccomp
-// denials reported, with no policy route and no change to the workload.
-func TestNamespaceLabelsOperatorLevels(t *testing.T) {
-	e := newEnv(t)
-	for k, v := range map[string]string{"hardened.dev/audit-profile": "restricted", "hardened.dev/seccomp-notify": "report"} {
-		if res, err := e.d.Ctr(e.ctx, e.ns, "namespaces", "label", e.ns, k+"="+v); err != nil || res.ExitCode != 0 {
-			t.Fatalf("ctr namespaces label: %v %+v", err, res)
-		}
-	}
-	id := e.id("ns-levels")
-	e.run(harness.Spec{ID: id, Runtime: harness.Hardened(e.policy("default_profile = \"baseline\"\n")), Args: sh("unshare -U true; true")})
-	r := e.keptReport(id)
-	if r.Profile != "baseline" || r.Audit == nil || r.Audit.Profile != "restricted" || r.Audit.ProfileSource != "namespace label hardened.dev/audit-profile" {
-		t.Errorf("profile %s, audit %+v: want baseline enforced, restricted audited from the namespace label", r.Profile, r.Audit)
-	}
-	if denialOf(r, "unshare") == nil {
-		t.Errorf("seccomp %+v: want unshare reported (namespace label hardened.dev/seccomp-notify)", r.Seccomp)
-	}
 }

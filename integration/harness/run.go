@@ -98,24 +98,26 @@ type Container struct {
 	ID     string
 	C      client.Container
 	Task   client.Task
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *SyncBuffer
+	stderr *SyncBuffer
 	exitCh <-chan client.ExitStatus
 	execN  atomic.Int64
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one writer and concurrent readers
+// (a process's output read while it runs).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -179,10 +181,10 @@ func (d *Daemon) Create(ctx context.Context, ns string, s Spec) (*Container, err
 	if err != nil {
 		return nil, &StageError{"create", err}
 	}
-	return &Container{d: d, NS: ns, ID: s.ID, C: c, stdout: &syncBuffer{}, stderr: &syncBuffer{}}, nil
+	return &Container{d: d, NS: ns, ID: s.ID, C: c, stdout: &SyncBuffer{}, stderr: &SyncBuffer{}}, nil
 }
 
-func (d *Daemon) ioCreator(stdout, stderr *syncBuffer) cio.Creator {
+func (d *Daemon) ioCreator(stdout, stderr *SyncBuffer) cio.Creator {
 	return cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(d.FIFODir))
 }
 
@@ -385,7 +387,7 @@ func (c *Container) Exec(ctx context.Context, e Exec) (Result, error) {
 		e.Mutate(&p)
 	}
 	execID := fmt.Sprintf("exec-%d", c.execN.Add(1))
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &SyncBuffer{}, &SyncBuffer{}
 	proc, err := c.Task.Exec(ctx, execID, &p, c.d.ioCreator(stdout, stderr))
 	if err != nil {
 		return Result{}, &StageError{"exec", err}
