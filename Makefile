@@ -5,7 +5,8 @@ GO        ?= go
 TOOLS_BIN ?= $(CURDIR)/.tools/bin
 BIN       ?= $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/hardened-dev/hardened/internal/version.Version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/hardened-dev/hardened/internal/version.Version=$(VERSION) -X github.com/hardened-dev/hardened/internal/version.Commit=$(COMMIT)
 # Integration tests need root and the pinned tools; CI sets this to turn
 # their loud skips into failures.
 HARDENED_REQUIRE_INTEGRATION ?=
@@ -36,6 +37,27 @@ STATIC_FLAGS := -tags "netgo osusergo" -ldflags '$(LDFLAGS) -linkmode external -
 .PHONY: build-static
 build-static: ## build static binaries (libseccomp linked in) into ./bin, for nodes
 	CGO_ENABLED=1 $(GO) build -trimpath $(STATIC_FLAGS) -o $(BIN)/ ./cmd/...
+
+# A release: static binaries, a tarball of them, an SPDX SBOM (Go modules,
+# the Go standard library, libseccomp) and SHA256SUMS over all of it, in
+# $(DIST). VERSION comes from the tag (git describe).
+DIST ?= $(CURDIR)/dist
+GOARCH := $(shell $(GO) env GOARCH)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+
+.PHONY: release
+release: ## static binaries, tarball, SPDX SBOM and SHA256SUMS into ./dist
+	rm -rf $(DIST) && mkdir -p $(DIST)/bin
+	$(MAKE) build-static BIN=$(DIST)/bin
+	tar -C $(DIST)/bin --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) \
+		-czf $(DIST)/hardened-$(VERSION)-linux-$(GOARCH).tar.gz .
+	$(GO) run ./hack/sbom -name hardened -version $(VERSION) \
+		-c libseccomp=$$(dpkg-query -W -f='$${Version}' libseccomp-dev) \
+		$(DIST)/bin/* > $(DIST)/hardened-$(VERSION).spdx.json
+	cd $(DIST) && sha256sum bin/* hardened-$(VERSION)-linux-$(GOARCH).tar.gz hardened-$(VERSION).spdx.json > SHA256SUMS
+	cd $(DIST) && sha256sum -c --quiet SHA256SUMS
+	@echo "release $(VERSION) in $(DIST):" && ls $(DIST)
 
 .PHONY: unit
 unit: ## unit tests, fuzz seeds, golden files (no root needed); deploy manifests
@@ -82,5 +104,5 @@ lint: ## gofmt, go vet, staticcheck (pinned), go mod tidy -diff (both modules)
 	cd deploy && $(GO) mod tidy -diff
 
 .PHONY: clean
-clean: ## remove ./bin (keeps .tools)
-	rm -rf $(BIN)
+clean: ## remove ./bin and ./dist (keeps .tools)
+	rm -rf $(BIN) $(DIST)

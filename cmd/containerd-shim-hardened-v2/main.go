@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 
 	"github.com/containerd/containerd/v2/pkg/shim"
 
+	"github.com/hardened-dev/hardened/internal/version"
 	hshim "github.com/hardened-dev/hardened/shim"
 	_ "github.com/hardened-dev/hardened/shim/plugin"
 	"github.com/hardened-dev/hardened/shim/runscwrap"
@@ -21,6 +23,12 @@ func main() {
 	// (their `delete` runs it), so this binary keeps answering to it.
 	if runscwrap.IsWrapper(os.Args[0]) {
 		runscwrap.Main()
+	}
+	// containerd's shim code answers -v with containerd's version: answer
+	// with this shim's own.
+	if len(os.Args) == 2 && (os.Args[1] == "-v" || os.Args[1] == "--v" || os.Args[1] == "-version" || os.Args[1] == "--version") {
+		fmt.Println(version.String("containerd-shim-hardened-v2"))
+		os.Exit(0)
 	}
 	// A shim lives as long as its pod, idle nearly all of it; the heap
 	// profiler's samples of its Creates (a bucket per sampled stack, in a

@@ -42,6 +42,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hardened-dev/hardened/internal/version"
 )
 
 // Name is the wrapper's name: its binary's and the symlink's the shim
@@ -77,6 +79,11 @@ func Run(argv []string, stdin, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return 127
 	}
+	// Its own version first; runsc's follows when it is configured.
+	versionOnly := len(argv) == 2 && (argv[1] == "--version" || argv[1] == "-version")
+	if versionOnly {
+		fmt.Fprintln(stdout, version.String(Name))
+	}
 	self := argv[0]
 	if !filepath.IsAbs(self) {
 		p, err := exec.LookPath(self)
@@ -87,6 +94,9 @@ func Run(argv []string, stdin, stdout, stderr *os.File) int {
 	}
 	cfg, err := ReadConfig(filepath.Dir(self))
 	if err != nil {
+		if versionOnly {
+			return 0
+		}
 		return fail(err)
 	}
 	if len(argv) > 1 && argv[1] == waitFlag {
