@@ -120,11 +120,13 @@ func TestForkBombHeldByPidsLimit(t *testing.T) {
 	id := e.id("forkbomb")
 	// The keeper is a job of PID 1: while the shell waits for it, it reaps
 	// the bomb's sleeps (orphans reparented to it) as they exit, which
-	// frees the pids; then a fork works again. The loop is bounded; the
-	// bomb takes about a second here, its sleeps last 8.
+	// frees a pid; then a fork works again. The loop is bounded; the bomb
+	// takes about a second here, and its sleeps last 60 so that it reaches
+	// the limit even on a loaded machine (a CI run beside a build forked
+	// one sleep per 12 ms: sleeps of 8 s had ended before the 1024th).
 	script := `
 sleep 10 & keeper=$!
-( i=0; while [ $i -lt 5000 ]; do sleep 8 & i=$((i+1)); echo $i > /tmp/spawned; done ) 2>/tmp/bomb.err
+( i=0; while [ $i -lt 5000 ]; do sleep 60 & i=$((i+1)); echo $i > /tmp/spawned; done ) 2>/tmp/bomb.err
 echo "bomb-exit=$?"
 read n < /tmp/spawned; echo "spawned=$n"
 read e < /tmp/bomb.err; echo "bomb-err=$e"
