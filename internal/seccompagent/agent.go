@@ -230,8 +230,8 @@ func (a *Agent) serve(fd int) {
 	}
 }
 
-// answer answers one notification: the filter's errno (report), or the
-// syscall runs (learn); then records it.
+// answer records one notification and answers it: the filter's errno
+// (report), or the syscall runs (learn).
 func (a *Agent) answer(fd int) {
 	req, err := libseccomp.NotifReceive(libseccomp.ScmpFd(fd))
 	if err != nil {
@@ -256,11 +256,13 @@ func (a *Agent) answer(fd int) {
 	if exe {
 		path, _ = os.Readlink("/proc/" + strconv.Itoa(int(req.Pid)) + "/exe")
 	}
-	if err := libseccomp.NotifRespond(libseccomp.ScmpFd(fd), resp); err != nil && !errors.Is(err, syscall.ENOENT) {
-		a.log.WithError(err).WithFields(logrus.Fields{"id": a.id, "syscall": name}).Debug("hardened: seccomp answer failed")
-	}
+	// Recorded before the answer: once the caller goes on, its denial is
+	// in the record.
 	a.record.add(decide.Denial{
 		Syscall: name, Number: int32(req.Data.Syscall), Arch: req.Data.Arch.String(),
 		Answer: answer, Executable: path,
 	}, time.Now())
+	if err := libseccomp.NotifRespond(libseccomp.ScmpFd(fd), resp); err != nil && !errors.Is(err, syscall.ENOENT) {
+		a.log.WithError(err).WithFields(logrus.Fields{"id": a.id, "syscall": name}).Debug("hardened: seccomp answer failed")
+	}
 }
