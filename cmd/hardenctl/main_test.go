@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -225,7 +226,8 @@ func TestProfilesListAndShow(t *testing.T) {
 		t.Errorf("profiles not listed baseline < restricted < strict:\n%s", out)
 	}
 	code, out, _ = hardenctl(t, "", "profiles", "show", "restricted")
-	if code != 0 || !strings.Contains(out, "at most CAP_NET_BIND_SERVICE") || !strings.Contains(out, "at most 1024 tasks") {
+	if code != 0 || !strings.Contains(out, "at most CAP_NET_BIND_SERVICE") || !strings.Contains(out, "at most 1024 tasks") ||
+		!regexp.MustCompile(`restricted\s+Running as Non-root\s+not enforced`).MatchString(out) {
 		t.Errorf("show restricted: exit %d\n%s", code, out)
 	}
 	if code, _, stderr := hardenctl(t, "", "profiles", "show", "nope"); code != 1 || !strings.Contains(stderr, "nope") {

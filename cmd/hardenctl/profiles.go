@@ -224,6 +224,20 @@ func describeProfile(w io.Writer, p *profiles.Profile, strictRuntime profiles.Ru
 	}
 	row(tw, "runtime", runtime, "")
 	tw.Flush()
+	writePodSecurity(w, p)
+}
+
+// writePodSecurity prints how the profile meets each Pod Security
+// Standards control (profiles.PodSecurity), and what it adds beyond them.
+func writePodSecurity(w io.Writer, p *profiles.Profile) {
+	fmt.Fprintf(w, "\nPod Security Standards (docs/pod-security.md)\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  LEVEL\tCONTROL\tSTATUS\tHOW")
+	for _, c := range profiles.PodSecurity(p) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Level, c.Control, c.Status, c.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  beyond Pod Security: %s\n", strings.Join(profiles.BeyondPodSecurity(p), "; "))
 }
 
 func row(tw *tabwriter.Writer, what, words, fields string) {
