@@ -355,6 +355,9 @@ func decode(f *file, base *Profile) (*Profile, error) {
 	if err := d.Decode(p); err != nil {
 		return nil, decodeError(f.source, f.idx, err)
 	}
+	if errs := problemErrors(f.source, tomlpos.CaseMismatches(f.data, f.idx, p)); len(errs) > 0 {
+		return nil, join(errs)
+	}
 	// A base's own base is not this profile's: say what this file says.
 	p.Extends = f.header.Extends
 	if errs := validate(p, f.source, f.idx); len(errs) > 0 {
@@ -365,9 +368,13 @@ func decode(f *file, base *Profile) (*Profile, error) {
 
 // decodeError turns a go-toml error into *Error(s) with positions.
 func decodeError(source string, idx *tomlpos.Index, err error) error {
+	return join(problemErrors(source, tomlpos.DecodeProblems(err, idx)))
+}
+
+func problemErrors(source string, problems []tomlpos.Problem) []*Error {
 	var errs []*Error
-	for _, p := range tomlpos.DecodeProblems(err, idx) {
+	for _, p := range problems {
 		errs = append(errs, &Error{File: source, Line: p.Pos.Line, Column: p.Pos.Column, Msg: p.Msg})
 	}
-	return join(errs)
+	return errs
 }

@@ -52,6 +52,9 @@ func Parse(data []byte, source string) (*Policy, error) {
 	if err := d.Decode(p); err != nil {
 		return nil, decodeError(source, idx, err)
 	}
+	if err := problemsError(source, tomlpos.CaseMismatches(data, idx, p)); err != nil {
+		return nil, err
+	}
 	if p.Runtimes == nil {
 		p.Runtimes = Default().Runtimes
 	}
@@ -92,8 +95,14 @@ func (p *Policy) RuntimeNames() []profiles.Runtime {
 
 // decodeError turns a go-toml error into *Error(s) with positions.
 func decodeError(source string, idx *tomlpos.Index, err error) error {
+	return problemsError(source, tomlpos.DecodeProblems(err, idx))
+}
+
+// problemsError is the policy error of problems with their places (nil for
+// none).
+func problemsError(source string, problems []tomlpos.Problem) error {
 	var errs []*Error
-	for _, p := range tomlpos.DecodeProblems(err, idx) {
+	for _, p := range problems {
 		errs = append(errs, &Error{Source: source, Line: p.Pos.Line, Column: p.Pos.Column, Msg: p.Msg})
 	}
 	return join(errs)
