@@ -83,7 +83,7 @@ func TestExplainEqualsShim(t *testing.T) {
 		}
 		code, out, stderr, _ := explainLike(t, e, c, "")
 		msg := strings.TrimSpace(strings.TrimPrefix(stderr, "hardenctl: "))
-		if code != 1 || out != "" || !strings.HasPrefix(msg, "hardened: ") {
+		if code != 3 || out != "" || !strings.HasPrefix(msg, "hardened: ") { // 3: refused
 			t.Fatalf("explain: exit %d, stdout %q, stderr %q; want the refusal", code, out, stderr)
 		}
 		if !strings.Contains(startErr.Error(), msg) {

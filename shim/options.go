@@ -1,13 +1,12 @@
 package shim
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types/runc/options"
+
+	"github.com/hardened-dev/hardened/internal/policy"
 
 	// Registers runtimeoptions.v1.Options with typeurl: without it every
 	// call carrying them fails with "type with url runtimeoptions.v1.Options:
@@ -59,21 +58,15 @@ func (p policySource) String() string {
 // makes containerd's client fail to read them for pods with user
 // namespaces (it expects runc options), so operators of such nodes leave
 // the table out and install the policy here.
-const DefaultPolicyPath = "/etc/hardened/policy.toml"
+const DefaultPolicyPath = policy.NodePath
 
 // nodePolicySource is where the policy comes from when the request names
-// none: the node's policy file if it exists, else the built-in default. A
-// file that exists but cannot be read or parsed refuses containers (the
-// policy cache reports it), never falls back to the default.
+// none: the node's policy file if it exists, else the built-in default
+// (policy.NodeFile). A file that exists but cannot be read or parsed
+// refuses containers (the policy cache reports it), never falls back to
+// the default.
 func nodePolicySource() policySource {
-	path := os.Getenv("HARDENED_POLICY")
-	if path == "" {
-		path = DefaultPolicyPath
-	}
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return policySource{}
-	}
-	return policySource{Path: path}
+	return policySource{Path: policy.NodeFile()}
 }
 
 // callerOptions is what a caller's options message says.

@@ -2,59 +2,79 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hardened-dev/hardened/internal/hostprobe"
 	"github.com/hardened-dev/hardened/internal/policy"
 	"github.com/hardened-dev/hardened/profiles"
 )
 
-// cmdCheckHost prints what this node can enforce and fails when the policy
+func checkHostCmd() *cobra.Command {
+	var policyFile, out string
+	c := &cobra.Command{
+		Use:   "check-host",
+		Short: "Print what this node can enforce; exit 3 when the policy cannot be honoured here",
+		Args:  args(0, 0, "no argument"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return checkHost(c.OutOrStdout(), policyFile, out)
+		},
+	}
+	policyFlag(c, &policyFile)
+	outputFlag(c, &out, "table", "json", "yaml")
+	return c
+}
+
+// checkHost prints what this node can enforce and fails when the policy
 // cannot be honoured here.
-func cmdCheckHost(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check-host", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	policyFile := fs.String("policy", "", "node policy file (default: the built-in policy)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: check-host takes no argument", errUsage)
-	}
+func checkHost(w io.Writer, policyFile, format string) error {
 	pol := policy.Default()
-	if *policyFile != "" {
+	if policyFile != "" && policyFile != builtinPolicy {
 		var err error
-		if pol, err = policy.Load(*policyFile); err != nil {
+		if pol, err = policy.Load(policyFile); err != nil {
 			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	host := hostprobe.Probe(ctx, hostprobe.Prober{}, pol.Runtimes[profiles.RuntimeRunc].Path, pol.Runtimes[profiles.RuntimeGVisor].Path)
-
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tRESULT")
+	problems := hostProblems(host, pol)
+	type fact struct{ Name, Value string }
+	var facts []fact
 	for _, f := range host.Facts() {
-		fmt.Fprintf(tw, "%s\t%s\n", f.Name, f.Value)
+		facts = append(facts, fact{f.Name, f.Value})
 	}
-	if err := tw.Flush(); err != nil {
+	err := emit(w, format, struct {
+		Facts    []fact   `json:"facts"`
+		Problems []string `json:"problems"`
+	}{facts, append([]string{}, problems...)}, func() error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHECK\tRESULT")
+		for _, f := range facts {
+			fmt.Fprintf(tw, "%s\t%s\n", f.Name, f.Value)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(problems) == 0 {
+			fmt.Fprintln(w, "\nok: this host can honour the policy")
+			return nil
+		}
+		fmt.Fprintln(w, "\nthe policy cannot be honoured on this host:")
+		for _, p := range problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+		return nil
+	})
+	if err != nil || len(problems) == 0 {
 		return err
 	}
-	problems := hostProblems(host, pol)
-	if len(problems) == 0 {
-		fmt.Fprintln(stdout, "\nok: this host can honour the policy")
-		return nil
-	}
-	fmt.Fprintln(stdout, "\nthe policy cannot be honoured on this host:")
-	for _, p := range problems {
-		fmt.Fprintf(stdout, "  - %s\n", p)
-	}
-	return fmt.Errorf("%d problem(s) on this host", len(problems))
+	return fmt.Errorf("%w: %d problem(s) on this host", errRefused, len(problems))
 }
 
 // hostProblems lists why the policy cannot be honoured on a host with

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
 
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/decide"
@@ -31,11 +31,58 @@ import (
 // namespace paths are the host's, the spec's host paths opened without
 // following symlinks. --offline assumes the runtimes are installed and
 // pass the gate and skips what only the node can answer, and says so.
-func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	o, err := parseExplain(args)
-	if err != nil {
-		return err
+func explainCmd() *cobra.Command {
+	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}, namespaceLabels: kvFlag{}}
+	var apparmor string
+	c := &cobra.Command{
+		Use:   "explain [flags] SPEC.json|-",
+		Short: "Decide a spec as the shim's Create does and print what it would run",
+		Long: "explain decides an OCI spec as the shim's Create does (package decide) and prints the config.json " +
+			"the shim would write (or, with --diff, the changes by rule; with -o json|yaml, the spec and the report). " +
+			"Host facts are this host's unless --offline. A spec that would be refused exits 3.",
+		Args: args(1, 1, "one spec file (or - for stdin)"),
+		RunE: func(c *cobra.Command, a []string) error {
+			switch apparmor {
+			case "auto":
+				o.appArmor = hostprobe.AppArmorEnabled()
+			case "yes":
+				o.appArmor = true
+			case "no":
+			default:
+				return fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
+			}
+			o.specFile = a[0]
+			return runExplain(o, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
+	fl := c.Flags()
+	fl.StringVar(&o.profile, "profile", "", "profile to apply (as the annotation "+resolve.AnnotationProfile+" would)")
+	policyFlag(c, &o.policyFile)
+	fl.StringVar(&apparmor, "apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
+	fl.BoolVar(&o.diff, "diff", false, "print the changes grouped by rule instead of the hardened spec")
+	fl.StringVar(&o.reportFile, "report", "", "also write the hardening report (hardening-report.json) to this file")
+	fl.BoolVar(&o.offline, "offline", false, "do not look at this host: assume the policy's runtimes are installed and pass the runc gate; skip the namespace and host path checks")
+	fl.StringVar(&o.containerID, "container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
+	fl.StringVar(&o.namespace, "namespace", "default", "the containerd namespace (staging paths)")
+	fl.StringVar(&o.runDir, "run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
+	fl.StringVar(&o.sandboxRuntime, "sandbox-runtime", "", "the runtime the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
+	fl.StringVar(&o.sandboxCgroups, "sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
+	fl.Var(o.annotations, "annotation", "a spec annotation k=v (repeatable)")
+	fl.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
+	fl.Var(o.labels, "label", "a container or pod label k=v (repeatable)")
+	fl.Var(o.namespaceLabels, "namespace-label", "a label of the containerd namespace k=v, the operator's (repeatable)")
+	outputFlag(c, &o.output, "spec", "json", "yaml")
+	return c
+}
+
+// runExplain decides the spec and prints the plan (see explainCmd). By
+// default the host facts are this host's, gathered as the shim gathers
+// them: the policy's runtimes (runc's path, the runsc wrapper's, computed,
+// not installed), the runc gate's verdict, AppArmor, whether the spec's
+// namespace paths are the host's, the spec's host paths opened without
+// following symlinks. --offline assumes the runtimes are installed and
+// pass the gate and skips what only the node can answer, and says so.
+func runExplain(o *explainOptions, stdin io.Reader, stdout, stderr io.Writer) error {
 	spec, err := readSpec(o.specFile, stdin)
 	if err != nil {
 		return err
@@ -57,7 +104,7 @@ func cmdExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return printPlan(plan, spec, notes, o.diff, o.reportFile, stdout, stderr)
+	return printPlan(plan, spec, notes, o, stdout, stderr)
 }
 
 // explainOptions are explain's command line.
@@ -65,47 +112,10 @@ type explainOptions struct {
 	specFile, profile, policyFile, reportFile string
 	containerID, namespace, runDir            string
 	sandboxRuntime, sandboxCgroups            string
+	output                                    string
 	diff, offline, appArmor                   bool
 	annotations, imageLabels, labels          kvFlag
 	namespaceLabels                           kvFlag
-}
-
-func parseExplain(args []string) (*explainOptions, error) {
-	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}, namespaceLabels: kvFlag{}}
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.profile, "profile", "", "profile to apply (as the annotation "+resolve.AnnotationProfile+" would)")
-	fs.StringVar(&o.policyFile, "policy", "", "node policy file (default: the built-in policy)")
-	apparmor := fs.String("apparmor", "auto", "whether the host enforces AppArmor: auto (probe this host), yes, no")
-	fs.BoolVar(&o.diff, "diff", false, "print the changes grouped by rule instead of the hardened spec")
-	fs.StringVar(&o.reportFile, "report", "", "also write the hardening report (hardening-report.json) to this file")
-	fs.BoolVar(&o.offline, "offline", false, "do not look at this host: assume the policy's runtimes are installed and pass the runc gate; skip the namespace and host path checks")
-	fs.StringVar(&o.containerID, "container-id", "", "the container's ID, as the shim gets it from containerd ({container-id} host paths, the cgroupsPath rule, staging paths); default: the last element of the spec's linux.cgroupsPath, where containerd names it")
-	fs.StringVar(&o.namespace, "namespace", "default", "the containerd namespace (staging paths)")
-	fs.StringVar(&o.runDir, "run-dir", hostfacts.RunDir(), "the shim's runtime directory (staging paths, the runsc wrapper)")
-	fs.StringVar(&o.sandboxRuntime, "sandbox-runtime", "", "the runtime the pod's sandbox runs on (runc or gvisor), for a spec that joins a pod")
-	fs.StringVar(&o.sandboxCgroups, "sandbox-cgroups-path", "", "the cgroupsPath of the pod sandbox the container joins (an app container's cgroup must sit next to it)")
-	fs.Var(o.annotations, "annotation", "a spec annotation k=v (repeatable)")
-	fs.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
-	fs.Var(o.labels, "label", "a container or pod label k=v (repeatable)")
-	fs.Var(o.namespaceLabels, "namespace-label", "a label of the containerd namespace k=v, the operator's (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() != 1 {
-		return nil, fmt.Errorf("%w: explain takes one spec file (or - for stdin)", errUsage)
-	}
-	o.specFile = fs.Arg(0)
-	switch *apparmor {
-	case "auto":
-		o.appArmor = hostprobe.AppArmorEnabled()
-	case "yes":
-		o.appArmor = true
-	case "no":
-	default:
-		return nil, fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
-	}
-	return o, nil
 }
 
 // facts gathers the decision's facts: the spec with the flags'
@@ -172,7 +182,7 @@ func idFromCgroupsPath(s *specs.Spec) string {
 
 // policySource names the policy as the shim's reports do.
 func policySource(file string) string {
-	if file == "" {
+	if file == "" || file == builtinPolicy {
 		return "built-in default"
 	}
 	return file
@@ -210,7 +220,7 @@ func offlineHost(pol *policy.Policy, runDir string, appArmor bool) (decide.Host,
 // printPlan prints the summary and notes on stderr, the config.json the
 // shim would write (or the changes) on stdout, and the report to
 // reportFile. orig is the spec as containerd wrote it.
-func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, reportFile string, stdout, stderr io.Writer) error {
+func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, o *explainOptions, stdout, stderr io.Writer) error {
 	rep := plan.Report
 	fmt.Fprintf(stderr, "profile %s (%s), runtime %s (%s), mode %s, %d changes\n",
 		rep.Profile, rep.ProfileSource, rep.Runtime, rep.RuntimeSource, rep.Mode, len(rep.Changes))
@@ -227,16 +237,16 @@ func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, r
 			fmt.Fprintf(stderr, "audited profile %s (%s), not applied: would change %d fields\n", a.Profile, a.ProfileSource, len(a.Changes))
 		}
 	}
-	if reportFile != "" {
+	if o.reportFile != "" {
 		data, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(reportFile, append(data, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(o.reportFile, append(data, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	if diff {
+	if o.diff {
 		writeDiff(stdout, &hardening.Report{Changes: rep.Changes, NotEnforced: rep.NotEnforced})
 		return nil
 	}
@@ -247,9 +257,15 @@ func printPlan(plan *decide.Plan, orig *specs.Spec, notes []string, diff bool, r
 		out = orig
 		fmt.Fprintln(stderr, "note: audit mode: config.json is left as containerd wrote it (--diff shows what enforce would change)")
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	format := o.output
+	if format == "spec" {
+		format = "json"
+		return emit(stdout, format, out, nil)
+	}
+	return emit(stdout, format, struct {
+		Config *specs.Spec    `json:"config"`
+		Report *decide.Report `json:"report"`
+	}{out, rep}, nil)
 }
 
 func readSpec(name string, stdin io.Reader) (*specs.Spec, error) {
@@ -267,7 +283,7 @@ func readSpec(name string, stdin io.Reader) (*specs.Spec, error) {
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("malformed spec %s: %w", name, err)
+		return nil, fmt.Errorf("%w: malformed spec %s: %w", errInvalid, name, err)
 	}
 	return &s, nil
 }

@@ -90,17 +90,18 @@ func TestExplainRefusals(t *testing.T) {
 		name string
 		args []string
 		want string
+		code int
 	}{
-		{"privileged", []string{filepath.Join(specDir, "cri-privileged.json")}, "privileged containers are refused under profile restricted"},
-		{"unknown profile", []string{"--profile", "nope", filepath.Join(specDir, "minimal.json")}, `annotation hardened.dev/profile="nope"`},
-		{"below minimum", []string{"--policy", minimum, "--annotation", "hardened.dev/profile=baseline", filepath.Join(specDir, "minimal.json")}, "below"},
-		{"strict needs non-root", []string{"--profile", "strict", filepath.Join(specDir, "containerd-default.json")}, "non-root"},
-		{"malformed spec", []string{writeFile(t, "bad.json", "{not json", 0o644)}, "malformed spec"},
+		{"privileged", []string{filepath.Join(specDir, "cri-privileged.json")}, "privileged containers are refused under profile restricted", exitRefused},
+		{"unknown profile", []string{"--profile", "nope", filepath.Join(specDir, "minimal.json")}, `annotation hardened.dev/profile="nope"`, exitRefused},
+		{"below minimum", []string{"--policy", minimum, "--annotation", "hardened.dev/profile=baseline", filepath.Join(specDir, "minimal.json")}, "below", exitRefused},
+		{"strict needs non-root", []string{"--profile", "strict", filepath.Join(specDir, "containerd-default.json")}, "non-root", exitRefused},
+		{"malformed spec", []string{writeFile(t, "bad.json", "{not json", 0o644)}, "malformed spec", exitInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, stderr := hardenctl(t, "", append([]string{"explain", "--offline", "--sandbox-runtime", "runc", "--apparmor", "no"}, tc.args...)...)
-			if code != 1 {
-				t.Fatalf("exit %d, want 1 (refused); stderr %s", code, stderr)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, tc.code, stderr)
 			}
 			if out != "" {
 				t.Errorf("a refused spec printed output: %s", out)
@@ -149,7 +150,7 @@ func TestExplainHostFacts(t *testing.T) {
 	// A runc with a known escape is refused, as the shim refuses it.
 	old, _ := hostPolicy(t, "1.1.11", "")
 	code, out, stderr = hardenctl(t, "", "explain", "--apparmor", "no", "--policy", old, filepath.Join(specDir, "containerd-default.json"))
-	if code != 1 || out != "" || !strings.Contains(stderr, "CVE-2024-21626") {
+	if code != exitRefused || out != "" || !strings.Contains(stderr, "CVE-2024-21626") {
 		t.Errorf("vulnerable runc: exit %d, stdout %q, stderr %q; want refused naming CVE-2024-21626", code, out, stderr)
 	}
 }
@@ -187,7 +188,7 @@ func TestExplainHostPaths(t *testing.T) {
 		t.Errorf("config.json does not name the source's staging path:\n%s", out)
 	}
 	code, _, stderr = hardenctl(t, "", "explain", "--apparmor", "no", "--policy", pol, specWith(filepath.Join(dir, "link")))
-	if code != 1 || !strings.Contains(stderr, "symlink") || !strings.Contains(stderr, "mounts[") {
+	if code != exitRefused || !strings.Contains(stderr, "symlink") || !strings.Contains(stderr, "mounts[") {
 		t.Errorf("symlinked source: exit %d, stderr %q; want refused naming the mount and the symlink", code, stderr)
 	}
 	code, _, stderr = hardenctl(t, "", "explain", "--offline", "--apparmor", "no", "--policy", pol, specWith(filepath.Join(dir, "link")))
@@ -230,7 +231,7 @@ func TestProfilesListAndShow(t *testing.T) {
 		!regexp.MustCompile(`restricted\s+Running as Non-root\s+not enforced`).MatchString(out) {
 		t.Errorf("show restricted: exit %d\n%s", code, out)
 	}
-	if code, _, stderr := hardenctl(t, "", "profiles", "show", "nope"); code != 1 || !strings.Contains(stderr, "nope") {
+	if code, _, stderr := hardenctl(t, "", "profiles", "show", "nope"); code != exitInvalid || !strings.Contains(stderr, "nope") {
 		t.Errorf("show nope: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -258,7 +259,7 @@ func TestPolicyValidate(t *testing.T) {
 	}
 	bad := writeFile(t, "bad.toml", "mode = \"enforce\"\n\ndefault_profil = \"strict\"\n", 0o644)
 	code, _, stderr = hardenctl(t, "", "policy", "validate", bad)
-	if code != 1 || !strings.Contains(stderr, "bad.toml:3") || !strings.Contains(stderr, "default_profil") {
+	if code != exitInvalid || !strings.Contains(stderr, "bad.toml:3") || !strings.Contains(stderr, "default_profil") {
 		t.Fatalf("exit %d; want the unknown key with its line, stderr %q", code, stderr)
 	}
 }
@@ -269,8 +270,8 @@ func TestCheckHostRefusesVulnerableRunc(t *testing.T) {
 	runc := writeFile(t, "runc", "#!/bin/sh\necho 'runc version 1.1.11'\necho 'spec: 1.0.2-dev'\n", 0o755)
 	pol := writeFile(t, "policy.toml", "strict_runtime = \"runc\"\n[runtimes.runc]\npath = \""+runc+"\"\n", 0o644)
 	code, out, stderr := hardenctl(t, "", "check-host", "--policy", pol)
-	if code != 1 {
-		t.Fatalf("exit %d, want 1\n%s%s", code, out, stderr)
+	if code != exitRefused {
+		t.Fatalf("exit %d, want 3 (refused)\n%s%s", code, out, stderr)
 	}
 	if !strings.Contains(out, "CVE-2024-21626") {
 		t.Errorf("check-host does not name CVE-2024-21626:\n%s", out)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -9,58 +8,89 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hardened-dev/hardened/profiles"
 )
 
-func cmdProfiles(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: profiles takes list or show", errUsage)
+func profilesCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "profiles",
+		Short: "List and show the profiles (built-in and the policy's profiles_dir)",
+		Args:  args(0, 0, "a subcommand: list or show"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			_ = c.Help()
+			return fmt.Errorf("%w: profiles takes list or show", errUsage)
+		},
 	}
-	fs := flag.NewFlagSet("profiles", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	policyFile := fs.String("policy", "", "node policy file (its profiles_dir adds profiles)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	var listPolicy, listOut string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the profiles, least strict first",
+		Args:  args(0, 0, "no argument"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return listProfiles(c.OutOrStdout(), listPolicy, listOut)
+		},
 	}
-	pol, set, err := loadPolicy(*policyFile)
-	if err != nil {
-		return err
-	}
-	switch args[0] {
-	case "list":
-		if fs.NArg() != 0 {
-			return fmt.Errorf("%w: profiles list takes no argument", errUsage)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tRANK\tBASE\tNODE\tDESCRIPTION")
-		for _, name := range set.Names() {
-			p, err := set.Get(name)
+	policyFlag(list, &listPolicy)
+	outputFlag(list, &listOut, "table", "json", "yaml")
+	var showPolicy, showOut string
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Say what a profile does, and how it meets each Pod Security Standards control",
+		Args:  args(1, 1, "one profile name"),
+		RunE: func(c *cobra.Command, a []string) error {
+			pol, set, err := loadPolicy(showPolicy)
 			if err != nil {
 				return err
 			}
+			p, err := set.Get(a[0])
+			if err != nil {
+				return err
+			}
+			return emit(c.OutOrStdout(), showOut, struct {
+				*profiles.Profile
+				PodSecurity []profiles.PSAControl `json:"podSecurity"`
+			}{p, profiles.PodSecurity(p)}, func() error {
+				describeProfile(c.OutOrStdout(), p, pol.StrictRuntime)
+				return nil
+			})
+		},
+	}
+	policyFlag(show, &showPolicy)
+	outputFlag(show, &showOut, "table", "json", "yaml")
+	c.AddCommand(list, show)
+	return c
+}
+
+func listProfiles(w io.Writer, policyFile, format string) error {
+	pol, set, err := loadPolicy(policyFile)
+	if err != nil {
+		return err
+	}
+	var all []*profiles.Profile
+	for _, name := range set.Names() {
+		p, err := set.Get(name)
+		if err != nil {
+			return err
+		}
+		all = append(all, p)
+	}
+	return emit(w, format, all, func() error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tRANK\tBASE\tNODE\tDESCRIPTION")
+		for _, p := range all {
 			var node []string
-			if name == pol.DefaultProfile {
+			if p.Name == pol.DefaultProfile {
 				node = append(node, "default")
 			}
-			if name == pol.MinimumProfile {
+			if p.Name == pol.MinimumProfile {
 				node = append(node, "minimum")
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p.Name, p.Rank, dash(p.Extends), dash(strings.Join(node, ",")), p.Description)
 		}
 		return tw.Flush()
-	case "show":
-		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: profiles show takes one profile name", errUsage)
-		}
-		p, err := set.Get(fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		describeProfile(stdout, p, pol.StrictRuntime)
-		return nil
-	default:
-		return fmt.Errorf("%w: unknown profiles command %q", errUsage, args[0])
-	}
+	})
 }
 
 // describeProfile says in words what a profile does to a container, one

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,39 +8,37 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/reports"
 )
 
-// cmdReport prints a container's kept hardening report (package reports):
-// what the shim decided and changed, or why it refused the container.
-func cmdReport(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dir := fs.String("dir", reports.Dir(), "the reports directory")
-	ns := fs.String("namespace", "", "the container's containerd namespace (default: the one that holds its report)")
-	output := fs.String("o", "table", "table or json")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+func reportCmd() *cobra.Command {
+	var dir, ns, out string
+	c := &cobra.Command{
+		Use:   "report CONTAINER",
+		Short: "Print a container's kept hardening report (after the container is gone)",
+		Long: "report prints what the shim decided and changed for a container, or why it refused it, " +
+			"with its seccomp denials and where it wrote, from the reports the shim keeps.",
+		Args: args(1, 1, "one container ID"),
+		RunE: func(c *cobra.Command, a []string) error {
+			id := a[0]
+			n, err := reportNamespace(dir, ns, id)
+			if err != nil {
+				return err
+			}
+			r, err := reports.Read(dir, n, id)
+			if err != nil {
+				return err
+			}
+			return emit(c.OutOrStdout(), out, r, func() error { return writeReport(c.OutOrStdout(), n, r) })
+		},
 	}
-	if fs.NArg() != 1 || (*output != "table" && *output != "json") {
-		return fmt.Errorf("%w: report [--dir D] [--namespace NS] [-o table|json] CONTAINER", errUsage)
-	}
-	id := fs.Arg(0)
-	var err error
-	if *ns, err = reportNamespace(*dir, *ns, id); err != nil {
-		return err
-	}
-	r, err := reports.Read(*dir, *ns, id)
-	if err != nil {
-		return err
-	}
-	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	return writeReport(stdout, *ns, r)
+	c.Flags().StringVar(&dir, "dir", reports.Dir(), "the reports directory")
+	c.Flags().StringVar(&ns, "namespace", "", "the container's containerd namespace (default: the one that holds its report)")
+	outputFlag(c, &out, "table", "json", "yaml")
+	return c
 }
 
 // reportNamespace is ns, or when "" the namespace that holds container

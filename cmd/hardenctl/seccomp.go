@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
 
 	"github.com/hardened-dev/hardened/hardening"
 	"github.com/hardened-dev/hardened/internal/atomicfile"
@@ -20,28 +20,61 @@ import (
 	"github.com/hardened-dev/hardened/profiles"
 )
 
-const seccompUsage = `seccomp merge [-o FILE] PROFILE.json...
-  hardenctl seccomp diff BASE.json PROFILE.json
-  hardenctl seccomp install --name NAME --extends PROFILE [--rank N] [--profiles-dir D]
-                            [--dir REPORTS] [--namespace NS] CONTAINER...`
-
-// cmdSeccomp works with the seccomp profiles learn mode records
+// seccompCmd works with the seccomp profiles learn mode records
 // (seccomp_notify = "learn"): merge several recordings into one, show what
 // one allows that another does not, and install what containers were seen
 // to need as a custom profile's seccomp.allow.
-func cmdSeccomp(args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", errUsage, seccompUsage)
+func seccompCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "seccomp",
+		Short: "Merge, compare and install the seccomp profiles learn mode records",
+		Args:  args(0, 0, "a subcommand: merge, diff or install"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			_ = c.Help()
+			return fmt.Errorf("%w: seccomp takes merge, diff or install", errUsage)
+		},
 	}
-	switch args[0] {
-	case "merge":
-		return seccompMerge(args[1:], stdout)
-	case "diff":
-		return seccompDiff(args[1:], stdout)
-	case "install":
-		return seccompInstall(args[1:], stdout)
+	var out string
+	merge := &cobra.Command{
+		Use:   "merge [-o FILE] PROFILE.json...",
+		Short: "Merge recordings of one filter (replicas, runs) into one profile",
+		Args:  args(1, -1, "one or more OCI seccomp profiles"),
+		RunE:  func(c *cobra.Command, a []string) error { return seccompMerge(a, out, c.OutOrStdout()) },
 	}
-	return fmt.Errorf("%w: %s", errUsage, seccompUsage)
+	merge.Flags().StringVarP(&out, "output", "o", "", "write the merged profile to this file (default: standard output)")
+	diff := &cobra.Command{
+		Use:   "diff BASE.json PROFILE.json",
+		Short: "Print the syscalls one profile allows and the other does not (+ PROFILE only, - BASE only)",
+		Args:  args(2, 2, "two OCI seccomp profiles"),
+		RunE:  func(c *cobra.Command, a []string) error { return seccompDiff(a, c.OutOrStdout()) },
+	}
+	var in installOptions
+	install := &cobra.Command{
+		Use:   "install --name NAME --extends PROFILE CONTAINER...",
+		Short: "Write a profile extending another with the syscalls the containers needed in learn mode",
+		Args:  args(1, -1, "one or more container IDs recorded in learn mode"),
+		RunE: func(c *cobra.Command, a []string) error {
+			if in.name == "" || in.extends == "" {
+				return fmt.Errorf("%w: seccomp install needs --name and --extends", errUsage)
+			}
+			return seccompInstall(in, a, c.OutOrStdout())
+		},
+	}
+	fl := install.Flags()
+	fl.StringVar(&in.name, "name", "", "the profile to write")
+	fl.StringVar(&in.extends, "extends", "", "the profile it extends (its seccomp base must be \"default\")")
+	fl.IntVar(&in.rank, "rank", 0, "its rank (default: the extended profile's minus one)")
+	fl.StringVar(&in.dir, "profiles-dir", "/etc/hardened/profiles", "the operator profiles directory (the policy's profiles_dir)")
+	fl.StringVar(&in.reportsDir, "dir", reports.Dir(), "the reports directory")
+	fl.StringVar(&in.ns, "namespace", "", "the containers' containerd namespace (default: the one that holds each report)")
+	c.AddCommand(merge, diff, install)
+	return c
+}
+
+// installOptions are seccomp install's flags.
+type installOptions struct {
+	name, extends, dir, reportsDir, ns string
+	rank                               int
 }
 
 func readFilter(path string) (*specs.LinuxSeccomp, error) {
@@ -53,7 +86,7 @@ func readFilter(path string) (*specs.LinuxSeccomp, error) {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sc); err != nil {
-		return nil, fmt.Errorf("%s: not an OCI seccomp profile: %w", path, err)
+		return nil, fmt.Errorf("%w: %s: not an OCI seccomp profile: %w", errInvalid, path, err)
 	}
 	if sc.DefaultAction == "" {
 		return nil, fmt.Errorf("%s: no defaultAction", path)
@@ -102,24 +135,18 @@ func sameFrame(a, b *specs.LinuxSeccomp) string {
 
 // seccompMerge merges recordings of one workload (replicas, runs): the
 // first file with every syscall another allows unconditionally allowed.
-func seccompMerge(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("seccomp merge", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	out := fs.String("o", "", "write the merged profile to this file (default: standard output)")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		return fmt.Errorf("%w: %s", errUsage, seccompUsage)
-	}
-	merged, err := readFilter(fs.Arg(0))
+func seccompMerge(files []string, out string, stdout io.Writer) error {
+	merged, err := readFilter(files[0])
 	if err != nil {
 		return err
 	}
-	for _, p := range fs.Args()[1:] {
+	for _, p := range files[1:] {
 		sc, err := readFilter(p)
 		if err != nil {
 			return err
 		}
 		if why := sameFrame(merged, sc); why != "" {
-			return fmt.Errorf("%s is not a recording of the same filter as %s: %s", p, fs.Arg(0), why)
+			return fmt.Errorf("%w: %s is not a recording of the same filter as %s: %s", errInvalid, p, files[0], why)
 		}
 		merged = hardening.AllowNames(merged, onlyIn(merged, sc))
 	}
@@ -128,19 +155,16 @@ func seccompMerge(args []string, stdout io.Writer) error {
 		return err
 	}
 	data = append(data, '\n')
-	if *out == "" {
+	if out == "" {
 		_, err = stdout.Write(data)
 		return err
 	}
-	return atomicfile.Write(*out, data, 0o644)
+	return atomicfile.Write(out, data, 0o644)
 }
 
 // seccompDiff prints the syscalls one profile allows unconditionally and
 // the other does not: + for PROFILE only, - for BASE only.
 func seccompDiff(args []string, stdout io.Writer) error {
-	if len(args) != 2 {
-		return fmt.Errorf("%w: %s", errUsage, seccompUsage)
-	}
 	base, err := readFilter(args[0])
 	if err != nil {
 		return err
@@ -165,32 +189,21 @@ func seccompDiff(args []string, stdout io.Writer) error {
 // syscalls the containers were seen to need in learn mode (their kept
 // reports' denials answered "allowed"), ranked just below it (allowing
 // more is looser), and checks it loads with the profiles beside it.
-func seccompInstall(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("seccomp install", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	name := fs.String("name", "", "the profile to write")
-	extends := fs.String("extends", "", "the profile it extends (its seccomp base must be \"default\")")
-	rank := fs.Int("rank", 0, "its rank (default: the extended profile's minus one)")
-	dir := fs.String("profiles-dir", "/etc/hardened/profiles", "the operator profiles directory (the policy's profiles_dir)")
-	reportsDir := fs.String("dir", reports.Dir(), "the reports directory")
-	ns := fs.String("namespace", "", "the containers' containerd namespace (default: the one that holds each report)")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || *name == "" || *extends == "" {
-		return fmt.Errorf("%w: %s", errUsage, seccompUsage)
-	}
-	names, from, err := learnedFromReports(*reportsDir, *ns, fs.Args())
+func seccompInstall(o installOptions, ids []string, stdout io.Writer) error {
+	names, from, err := learnedFromReports(o.reportsDir, o.ns, ids)
 	if err != nil {
 		return err
 	}
-	set, err := hardening.LoadProfiles(*dir)
+	set, err := hardening.LoadProfiles(o.dir)
 	if err != nil {
 		return err
 	}
-	base, err := set.Get(*extends)
+	base, err := set.Get(o.extends)
 	if err != nil {
 		return err
 	}
 	if base.Seccomp.Base != profiles.SeccompBaseDefault {
-		return fmt.Errorf("profile %s has seccomp base %q: seccomp.allow needs %q", *extends, base.Seccomp.Base, profiles.SeccompBaseDefault)
+		return fmt.Errorf("profile %s has seccomp base %q: seccomp.allow needs %q", o.extends, base.Seccomp.Base, profiles.SeccompBaseDefault)
 	}
 	for _, n := range base.Seccomp.Allow {
 		if !slices.Contains(names, n) {
@@ -198,10 +211,10 @@ func seccompInstall(args []string, stdout io.Writer) error {
 		}
 	}
 	slices.Sort(names)
-	if *rank == 0 {
-		*rank = base.Rank - 1
+	if o.rank == 0 {
+		o.rank = base.Rank - 1
 	}
-	path := filepath.Join(*dir, *name+".toml")
+	path := filepath.Join(o.dir, o.name+".toml")
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("%s exists: remove it or choose another --name", path)
 	}
@@ -210,19 +223,19 @@ func seccompInstall(args []string, stdout io.Writer) error {
 		quoted[i] = strconv.Quote(n)
 	}
 	body := fmt.Sprintf("# Written by hardenctl seccomp install from the learn-mode records of\n# %s.\nname = %q\nextends = %q\nrank = %d\ndescription = %q\n\n[seccomp]\nbase = %q\nallow = [%s]\n",
-		strings.Join(from, ", "), *name, *extends, *rank,
-		fmt.Sprintf("%s with the syscalls its workload was seen to need: %s", *extends, strings.Join(names, ", ")),
+		strings.Join(from, ", "), o.name, o.extends, o.rank,
+		fmt.Sprintf("%s with the syscalls its workload was seen to need: %s", o.extends, strings.Join(names, ", ")),
 		profiles.SeccompBaseDefault, strings.Join(quoted, ", "))
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(path, []byte(body), 0o644); err != nil {
 		return err
 	}
-	if _, err := hardening.LoadProfiles(*dir); err != nil {
+	if _, err := hardening.LoadProfiles(o.dir); err != nil {
 		return errors.Join(fmt.Errorf("the profile written does not load, removed: %w", err), os.Remove(path))
 	}
-	fmt.Fprintf(stdout, "wrote %s: %s extended with %s (rank %d)\n", path, *extends, strings.Join(names, ", "), *rank)
+	fmt.Fprintf(stdout, "wrote %s: %s extended with %s (rank %d)\n", path, o.extends, strings.Join(names, ", "), o.rank)
 	return nil
 }
 
@@ -239,7 +252,7 @@ func learnedFromReports(dir, ns string, ids []string) (names, from []string, err
 			return nil, nil, err
 		}
 		if r.Seccomp == nil || r.Seccomp.Mode != "learn" {
-			return nil, nil, fmt.Errorf("container %s/%s was not recorded in learn mode (seccomp_notify = \"learn\")", n, id)
+			return nil, nil, fmt.Errorf("%w: container %s/%s was not recorded in learn mode (seccomp_notify = \"learn\")", errInvalid, n, id)
 		}
 		for _, d := range r.Seccomp.Denials {
 			if !slices.Contains(names, d.Syscall) {

@@ -43,7 +43,7 @@ func TestSeccompMergeDiff(t *testing.T) {
 	if code != 0 || out != "+ mount\n+ unshare\n" {
 		t.Errorf("diff: exit %d\n%s", code, out)
 	}
-	if code, _, stderr := hardenctl(t, "", "seccomp", "merge", r1, other); code != 1 || !strings.Contains(stderr, "not a recording of the same filter") {
+	if code, _, stderr := hardenctl(t, "", "seccomp", "merge", r1, other); code != exitInvalid || !strings.Contains(stderr, "not a recording of the same filter") {
 		t.Errorf("merge of another filter: exit %d: %s", code, stderr)
 	}
 }
@@ -84,7 +84,7 @@ func TestSeccompInstall(t *testing.T) {
 	}
 	code, _, stderr = hardenctl(t, "", "seccomp", "install", "--name", "plain", "--extends", "baseline",
 		"--profiles-dir", pdir, "--dir", rdir, "plain")
-	if code != 1 || !strings.Contains(stderr, "not recorded in learn mode") {
+	if code != exitInvalid || !strings.Contains(stderr, "not recorded in learn mode") {
 		t.Errorf("install from a container not in learn mode: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(pdir, "plain.toml")); err == nil {

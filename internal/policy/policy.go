@@ -5,7 +5,10 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/hardened-dev/hardened/internal/tomlpos"
 	"github.com/hardened-dev/hardened/profiles"
@@ -136,6 +139,27 @@ type Route struct {
 type Match struct {
 	Annotations map[string]string `toml:"annotations"`
 	Labels      map[string]string `toml:"labels"`
+}
+
+// NodePath is the node policy's file, read when containerd's request names
+// none; $HARDENED_POLICY (NodePathEnv) overrides it.
+const (
+	NodePath    = "/etc/hardened/policy.toml"
+	NodePathEnv = "HARDENED_POLICY"
+)
+
+// NodeFile is the node's policy file, as the shim reads it: $HARDENED_POLICY
+// or NodePath, or "" when that does not exist (the built-in policy
+// applies).
+func NodeFile() string {
+	path := os.Getenv(NodePathEnv)
+	if path == "" {
+		path = NodePath
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return path
 }
 
 // Default returns the built-in policy used when no policy file is given.
