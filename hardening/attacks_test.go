@@ -139,9 +139,9 @@ var attacks = []attack{
 	{name: "an IPC sysctl in the node's IPC namespace", mutate: func(s *specs.Spec) {
 		withNS(specs.IPCNamespace, "/proc/1/ns/ipc")(s)
 		s.Linux.Sysctl = map[string]string{"kernel.shmmax": "1"}
-	}, refuse: map[string]string{"baseline": "linux.sysctl.kernel.shmmax", "restricted": "linux.namespaces", "strict": "linux.namespaces"}},
+	}, refuse: all("linux.namespaces")},
 	{name: "a network sysctl outside the safe set", mutate: func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.core.somaxconn": "4096"} },
-		refuse: map[string]string{"restricted": "linux.sysctl.net.core.somaxconn", "strict": "linux.sysctl.net.core.somaxconn"}, rule: RuleSysctls},
+		refuse: all("linux.sysctl.net.core.somaxconn"), rule: RuleSysctls},
 	{name: "a sysctl name climbing out of /proc/sys", mutate: func(s *specs.Spec) {
 		s.Linux.Sysctl = map[string]string{"net/../../kernel/core_pattern": "x"}
 	}, refuse: all("linux.sysctl."), rule: RuleSysctls},

@@ -54,7 +54,7 @@ func TestMountsHostPaths(t *testing.T) {
 		{"a disk's filesystem", specs.Mount{Destination: "/disk", Type: "ext4", Source: "/dev/vda1"}, "is under /dev", "is under /dev"},
 		{"/var/log (consent: /var/)", bindMount("/var/log", "/logs", "ro"), "", "is /var/log"},
 		{"/home", bindMount("/home/alice", "/h"), noConsent, "is under /home"},
-		{"host /dev/shm (host IPC)", bindMount("/dev/shm", "/dev/shm"), "", "is under /dev"},
+		{"host /dev/shm", bindMount("/dev/shm", "/dev/shm"), "is under /dev", "is under /dev"},
 		{"/tmp", bindMount("/tmp/hdc-1234/x", "/x"), noConsent, noConsent},
 		{"a directory nobody allowed", bindMount("/opt/data", "/data"), noConsent, noConsent},
 

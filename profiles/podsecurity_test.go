@@ -85,29 +85,24 @@ reached the runtime (NRI plugins and CDI specs included).
 const podSecurityNames = `
 ## The names: a decision
 
-Pod Security's words mean a floor. hardened's ` + "`baseline`" + ` and
-` + "`restricted`" + ` mean less than Pod Security's in three controls (the
-table): ` + "`baseline`" + ` lets a container join the node's network, pid and
-ipc namespaces and set any namespaced sysctl; ` + "`restricted`" + ` runs uid 0
-(with no capabilities and a read-only rootfs). They mean more in most of
-the others.
+Pod Security's words mean a floor. Decision: a Pod Security word never
+means less here than in Pod Security (where hardened does more, it keeps
+the word). Realigning, before the first release:
 
-Decision: before the first release the names are realigned so that a Pod
-Security word never means less than Pod Security's:
-
-- ` + "`baseline`" + ` refuses host namespaces and allows only Kubernetes' safe
-  sysctls, as Pod Security's baseline. Workloads that need the node's
-  namespaces are node agents; they belong on the stock runtime class, with
-  Pod Security's privileged level.
-- ` + "`restricted`" + ` refuses uid 0, as Pod Security's restricted. The
-  current ` + "`restricted`" + `, which runs root images with no capabilities
-  and stays the node's default, gets a name of its own (` + "`hardened`" + `,
-  ranked between the two), so that the default keeps running images that
-  start as root.
-
-Until that lands, this table is the reference, and a policy that wants
-Pod Security's restricted uses ` + "`strict`" + ` or an operator profile with
-` + "`process.run_as_non_root = true`" + `.
+- ` + "`baseline`" + ` (done) refuses the node's network, pid and ipc
+  namespaces and allows only Kubernetes' safe sysctls, as Pod Security's
+  baseline. Workloads that need the node's namespaces are node agents;
+  they belong on the stock runtime class, with Pod Security's privileged
+  level. An operator profile can still allow them
+  (` + "`namespaces.deny_host = false`" + `, ` + "`sysctls.restrict = false`" + `), ranked
+  below ` + "`baseline`" + `.
+- ` + "`restricted`" + ` (to do) runs uid 0, with no capabilities and a
+  read-only rootfs: less than Pod Security's restricted, which refuses
+  uid 0. It is to refuse uid 0, and today's ` + "`restricted`" + `, the node's
+  default, which runs images that start as root, gets a name of its own
+  (` + "`hardened`" + `, ranked between the two). Until then, a policy that wants
+  Pod Security's restricted uses ` + "`strict`" + ` or an operator profile with
+  ` + "`process.run_as_non_root = true`" + `.
 
 ## strict, exec probes and lifecycle hooks
 

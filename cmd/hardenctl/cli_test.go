@@ -40,7 +40,7 @@ func TestHelpEverywhere(t *testing.T) {
 
 // TestFlagsAnywhere: flags may follow the arguments.
 func TestFlagsAnywhere(t *testing.T) {
-	code, out, stderr := hardenctl(t, "", "explain", filepath.Join(specDir, "minimal.json"), "--offline", "--apparmor", "no", "--profile", "baseline")
+	code, out, stderr := hardenctl(t, "", "explain", filepath.Join(specDir, "containerd-default.json"), "--offline", "--apparmor", "no", "--profile", "baseline")
 	if code != 0 || !strings.Contains(out, `"noNewPrivileges": true`) {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}

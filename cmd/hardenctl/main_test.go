@@ -74,7 +74,7 @@ func TestExplainDiffGroupsByRule(t *testing.T) {
 }
 
 func TestExplainReadsStdin(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(specDir, "minimal.json"))
+	data, err := os.ReadFile(filepath.Join(specDir, "containerd-default.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
