@@ -22,7 +22,20 @@ import (
 // Propagation/Readonly, Container OOM, Multiple Containers, PodSandbox,
 // and the Idempotence specs naming PodSandbox/Container). Image, Streaming,
 // Networking and benchmark specs are left out to keep CI short.
+// $HARDENED_CRITEST_FOCUS replaces it for a run by hand (for example
+// "Streaming|Networking": 7 of its 9 specs pass under both handlers here;
+// the port mapping spec needs the CNI portmap plugin in the chain and the
+// host-network port-forward spec an hostnet-nginx stand-in image, and under
+// hardened the latter is refused for its host network).
 const critestFocus = `Security Context|Container|PodSandbox`
+
+// cmpOr is a, or b when a is empty.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
 
 // critestRun is a finished critest run.
 type critestRun struct {
@@ -46,7 +59,7 @@ func (e *Env) runCritest(t *testing.T, handler string) *critestRun {
 		"--image-endpoint", "unix://" + e.Sock,
 		"--config", e.CrictlConfig,
 		"--runtime-handler", handler,
-		"--ginkgo.focus", critestFocus,
+		"--ginkgo.focus", cmpOr(os.Getenv("HARDENED_CRITEST_FOCUS"), critestFocus),
 		"--ginkgo.junit-report", report,
 		"--ginkgo.no-color",
 		"--ginkgo.timeout", "40m",
