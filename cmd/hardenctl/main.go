@@ -106,6 +106,20 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// groupCmd is a command that only holds subcommands: alone, it prints its
+// help and is a usage error.
+func groupCmd(use, short, subs string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args(0, 0, "a subcommand: "+subs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			_ = c.Help()
+			return fmt.Errorf("%w: %s takes %s", errUsage, use, subs)
+		},
+	}
+}
+
 // args returns a validator requiring between min and max (-1: any)
 // positional arguments, named in the error.
 func args(min, max int, what string) cobra.PositionalArgs {

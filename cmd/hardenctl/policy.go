@@ -36,15 +36,7 @@ func loadPolicy(file string) (*policy.Policy, *profiles.Set, error) {
 }
 
 func policyCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "policy",
-		Short: "Work with node policies",
-		Args:  args(0, 0, "a subcommand: validate"),
-		RunE: func(c *cobra.Command, _ []string) error {
-			_ = c.Help()
-			return fmt.Errorf("%w: policy takes validate", errUsage)
-		},
-	}
+	c := groupCmd("policy", "Work with node policies", "validate")
 	var out string
 	validate := &cobra.Command{
 		Use:   "validate FILE",

@@ -14,15 +14,7 @@ import (
 )
 
 func profilesCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "profiles",
-		Short: "List and show the profiles (built-in and the policy's profiles_dir)",
-		Args:  args(0, 0, "a subcommand: list or show"),
-		RunE: func(c *cobra.Command, _ []string) error {
-			_ = c.Help()
-			return fmt.Errorf("%w: profiles takes list or show", errUsage)
-		},
-	}
+	c := groupCmd("profiles", "List and show the profiles (built-in and the policy's profiles_dir)", "list or show")
 	var listPolicy, listOut string
 	list := &cobra.Command{
 		Use:   "list",

@@ -25,15 +25,7 @@ import (
 // one allows that another does not, and install what containers were seen
 // to need as a custom profile's seccomp.allow.
 func seccompCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "seccomp",
-		Short: "Merge, compare and install the seccomp profiles learn mode records",
-		Args:  args(0, 0, "a subcommand: merge, diff or install"),
-		RunE: func(c *cobra.Command, _ []string) error {
-			_ = c.Help()
-			return fmt.Errorf("%w: seccomp takes merge, diff or install", errUsage)
-		},
-	}
+	c := groupCmd("seccomp", "Merge, compare and install the seccomp profiles learn mode records", "merge, diff or install")
 	var out string
 	merge := &cobra.Command{
 		Use:   "merge [-o FILE] PROFILE.json...",
