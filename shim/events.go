@@ -27,7 +27,8 @@ import (
 //	/hardened/container/hardened  a container runs hardened (enforce mode)
 //	/hardened/container/audited   a container runs unchanged (audit mode):
 //	                              what enforce would have changed or refused
-//	/hardened/container/refused   a container was refused
+//	/hardened/container/refused   a container (or an exec into it:
+//	                              exec_id) was refused
 //
 // The payload is a containerd.events.ContainerUpdate (eventPayload), a
 // type every containerd client (ctr events included) decodes: its id is the
@@ -103,6 +104,11 @@ func (s *Service) keepRefusal(ctx context.Context, id string, err error) {
 // publishRefused publishes a refusal: its rule, the input that caused it
 // and the reason when it is a *hardening.RefusalError, and the message.
 func (s *Service) publishRefused(ctx context.Context, id string, err error) {
+	s.publishRefusal(ctx, id, "", err)
+}
+
+// publishRefusal publishes a refused Create (execID "") or exec.
+func (s *Service) publishRefusal(ctx context.Context, id, execID string, err error) {
 	if s.events == nil {
 		return
 	}
@@ -110,7 +116,7 @@ func (s *Service) publishRefused(ctx context.Context, id string, err error) {
 	if !errors.As(err, &de) {
 		return // not a refusal: a failure to run
 	}
-	fields := map[string]any{"container_id": id, "message": err.Error()}
+	fields := map[string]any{"container_id": id, "exec_id": execID, "message": err.Error()}
 	var re *hardening.RefusalError
 	if errors.As(err, &re) {
 		fields["rule"], fields["field"], fields["reason"] = re.Rule, re.Field, re.Reason

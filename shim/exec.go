@@ -52,7 +52,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*typ
 	if err != nil {
 		if st.mode != policy.ModeAudit {
 			l.WithError(err).Warn("hardened: exec refused")
-			return nil, errgrpc.ToGRPC(refusedf("exec %s (%s) in container %s refused by profile %s: %v", r.ExecID, argv0, r.ID, st.cfg.Profile.Name, err))
+			refusal := refusedf("exec %s (%s) in container %s refused by profile %s: %v", r.ExecID, argv0, r.ID, st.cfg.Profile.Name, err)
+			s.publishRefusal(ctx, r.ID, r.ExecID, refusal)
+			return nil, errgrpc.ToGRPC(refusal)
 		}
 		l.WithError(err).Warn("hardened: exec (audit: enforce would refuse it)")
 		return s.TTRPCTaskService.Exec(ctx, r)

@@ -103,10 +103,16 @@ func TestExecRefusedByStrict(t *testing.T) {
 	if _, err := ts.create(t, "s", bundle, policyOpts(t, testPolicy("enforce", ""))); err != nil {
 		t.Fatal(err)
 	}
+	pub := &fakePublisher{}
+	ts.events = pub
 	_, err := ts.Exec(testCtx(), execRequest(t, "s", "e1", orig, "/bin/sh"))
 	wantCode(t, err, codes.FailedPrecondition, "exec e1 (/bin/sh) in container s refused by profile strict")
 	if len(ts.inner.execs) != 0 {
 		t.Error("refused exec reached the runtime")
+	}
+	// The refusal is an event too, naming the exec, the rule and the field.
+	if ev := pub.wait(t, TopicRefused); ev["container_id"] != "s" || ev["exec_id"] != "e1" || ev["rule"] != "exec" || ev["reason"] == "" {
+		t.Errorf("refused exec event %v", ev)
 	}
 }
 
