@@ -257,12 +257,18 @@ func (a *Agent) answer(fd int) {
 		path, _ = os.Readlink("/proc/" + strconv.Itoa(int(req.Pid)) + "/exe")
 	}
 	// Recorded before the answer: once the caller goes on, its denial is
-	// in the record.
+	// in the record. Taken back if the kernel no longer waits for this
+	// answer (the call was interrupted and will be notified again).
+	arch := req.Data.Arch.String()
 	a.record.add(decide.Denial{
-		Syscall: name, Number: int32(req.Data.Syscall), Arch: req.Data.Arch.String(),
+		Syscall: name, Number: int32(req.Data.Syscall), Arch: arch,
 		Answer: answer, Executable: path,
 	}, time.Now())
-	if err := libseccomp.NotifRespond(libseccomp.ScmpFd(fd), resp); err != nil && !errors.Is(err, syscall.ENOENT) {
+	if err := libseccomp.NotifRespond(libseccomp.ScmpFd(fd), resp); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			a.record.retract(arch, name)
+			return
+		}
 		a.log.WithError(err).WithFields(logrus.Fields{"id": a.id, "syscall": name}).Debug("hardened: seccomp answer failed")
 	}
 }

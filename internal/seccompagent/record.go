@@ -65,6 +65,25 @@ func (r *Record) add(d decide.Denial, now time.Time) {
 	r.byKey[k] = &d
 }
 
+// retract takes back a denial added for a notification whose answer the
+// kernel refused (ENOENT): the caller was interrupted by a signal, and a
+// restarted syscall is notified (and counted) again; or it was killed.
+// Go programs are interrupted often (SIGURG preempts a goroutine in a
+// long syscall), so without it a denial would count twice.
+func (r *Record) retract(arch, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key(arch, name)
+	cur, ok := r.byKey[k]
+	if !ok {
+		return // it was only counted as dropped; keep that
+	}
+	r.seq++
+	if cur.Count--; cur.Count == 0 {
+		delete(r.byKey, k)
+	}
+}
+
 // Snapshot is the record so far, most frequent first, with the number of
 // denials not recorded and the record's sequence number.
 func (r *Record) Snapshot() (ds []decide.Denial, dropped, seq uint64) {

@@ -34,6 +34,15 @@ func TestRecordAggregatesAndBounds(t *testing.T) {
 	if got := Summary(ds); got != "unshare×2 (EPERM), mount×1 (EPERM)" {
 		t.Errorf("summary %q", got)
 	}
+	// An answer the kernel refused is taken back; the last one removes
+	// the entry.
+	r.add(decide.Denial{Syscall: "ptrace", Arch: "amd64", Answer: "EPERM"}, t0)
+	r.retract("amd64", "ptrace")
+	r.retract("amd64", "unshare")
+	ds, _, _ = r.Snapshot()
+	if len(ds) != 2 || ds[0].Syscall != "mount" || ds[1].Syscall != "unshare" || ds[1].Count != 1 {
+		t.Errorf("after retracting ptrace and one unshare: %+v", ds)
+	}
 	for i := range maxDenials + 10 {
 		r.add(decide.Denial{Syscall: "s", Arch: string(rune('a' + i%26)), Number: int32(i)}, t0)
 		r.add(decide.Denial{Syscall: "n" + string(rune(i)), Arch: "amd64"}, t0)
