@@ -27,7 +27,7 @@ type attack struct {
 
 // all is the refusal field under every built-in profile.
 func all(field string) map[string]string {
-	return map[string]string{"baseline": field, "restricted": field, "strict": field}
+	return map[string]string{"baseline": field, "hardened": field, "strict": field}
 }
 
 func withNS(t specs.LinuxNamespaceType, path string) func(s *specs.Spec) {
@@ -71,7 +71,7 @@ var attacks = []attack{
 		mutate: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, bindMount("/var/lib/kubelet/pods/"+testPodUID+"/volumes/v", "/v", "rshared"))
 		},
-		refuse: map[string]string{"restricted": "mounts[1].options", "strict": "mounts[1].options"}, rule: RuleMounts,
+		refuse: map[string]string{"hardened": "mounts[1].options", "strict": "mounts[1].options"}, rule: RuleMounts,
 		check: func(t *testing.T, prof string, out *specs.Spec) {
 			if o := out.Mounts[len(out.Mounts)-1].Options; slices.Contains(o, "rshared") || !slices.Contains(o, "rslave") {
 				t.Errorf("%s: propagation %v", prof, o)
@@ -94,7 +94,7 @@ var attacks = []attack{
 			m.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 1000, HostID: 0, Size: 1}}
 			s.Mounts = append(s.Mounts, m)
 		},
-		refuse: map[string]string{"strict": "mounts[1].uidMappings"}, rule: RuleMounts},
+		refuse: map[string]string{"restricted": "mounts[1].uidMappings", "strict": "mounts[1].uidMappings"}, rule: RuleMounts},
 	{name: "an executable /tmp of its own under strict",
 		mutate: func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"exec", "rw"}})
@@ -125,7 +125,7 @@ var attacks = []attack{
 		withNS(specs.UserNamespace, "")(s)
 		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	}, refuse: map[string]string{"strict": "linux.uidMappings"}, rule: RuleNamespaces},
+	}, refuse: map[string]string{"restricted": "linux.uidMappings", "strict": "linux.uidMappings"}, rule: RuleNamespaces},
 	{name: "a host interface", mutate: func(s *specs.Spec) {
 		s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth0": {Name: "eth0"}}
 	}, refuse: all("linux.netDevices"), rule: RuleNamespaces},
@@ -242,7 +242,12 @@ func TestAttacks(t *testing.T) {
 				// An app container of the pod whose sandbox is here.
 				cfg.SandboxCgroupsPath = "/kubepods/pod" + testPodUID + "/" + testSandboxID
 				out, _, err := Harden(s, cfg)
+				// restricted is hardened plus non-root, and the attack
+				// specs run as a user: the same refusals.
 				field, refused := a.refuse[prof]
+				if _, own := a.refuse["restricted"]; prof == "restricted" && !own {
+					field, refused = a.refuse["hardened"]
+				}
 				if !refused {
 					if err != nil {
 						t.Fatalf("%s: %v", prof, err)
@@ -266,7 +271,7 @@ func TestAttacks(t *testing.T) {
 func TestAttackGPUPathOnGVisor(t *testing.T) {
 	s := criSpec()
 	s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/nvidia0", Type: "c", Major: 1, Minor: 3}}
-	cfg := cfgFor(t, "restricted")
+	cfg := cfgFor(t, "hardened")
 	cfg.Runtime = profiles.RuntimeGVisor
 	if re := refusal(t, func() error { _, _, err := Harden(s, cfg); return err }()); re.Field != "linux.devices[0].path" {
 		t.Errorf("got %+v", re)

@@ -6,7 +6,7 @@ import "testing"
 // under the default profile: the shim pays it on every container create.
 func BenchmarkHarden(b *testing.B) {
 	in := loadSpec(b, "cri-container")
-	cfg := cfgFor(b, "restricted")
+	cfg := cfgFor(b, "hardened")
 	if _, _, err := Harden(in, cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func BenchmarkHarden(b *testing.B) {
 // kept and the Deny list applied to it.
 func BenchmarkHardenKeptFilter(b *testing.B) {
 	in := loadSpec(b, "cri-container")
-	cfg := cfgFor(b, "restricted")
+	cfg := cfgFor(b, "hardened")
 	out, _, err := Harden(in, cfgFor(b, "baseline"))
 	if err != nil {
 		b.Fatal(err)
@@ -40,7 +40,7 @@ func BenchmarkHardenKeptFilter(b *testing.B) {
 // BenchmarkValidateUncached is the cost of checking a filter the way runc
 // compiles it, without the cache (a filter never seen before).
 func BenchmarkCompileLikeRuncUncached(b *testing.B) {
-	out, _, err := Harden(loadSpec(b, "cri-container"), cfgFor(b, "restricted"))
+	out, _, err := Harden(loadSpec(b, "cri-container"), cfgFor(b, "hardened"))
 	if err != nil {
 		b.Fatal(err)
 	}

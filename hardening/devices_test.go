@@ -27,7 +27,7 @@ func withDefaults(rest ...specs.LinuxDeviceCgroup) []specs.LinuxDeviceCgroup {
 }
 
 // TestDeviceRules: what a rule list grants, not its shape. refused is the
-// reason under restricted (deny_privileged); want is baseline's rewrite.
+// reason under hardened (deny_privileged); want is baseline's rewrite.
 func TestDeviceRules(t *testing.T) {
 	gpu := allowDev("c", i64p(195), i64p(0), "rw")
 	tests := []struct {
@@ -66,13 +66,13 @@ func TestDeviceRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := baseSpec()
 			s.Linux.Resources = &specs.LinuxResources{Devices: tt.in}
-			err := checkDevices(s, mustProfile(t, "restricted"))
+			err := checkDevices(s, mustProfile(t, "hardened"))
 			if tt.refused == "" {
 				if err != nil {
-					t.Errorf("restricted: unexpected %v", err)
+					t.Errorf("hardened: unexpected %v", err)
 				}
 			} else if re := refusal(t, err); re.Rule != RuleDevices || !strings.HasPrefix(re.Field, "linux.resources.devices[") || !strings.Contains(re.Reason, tt.refused) || !strings.Contains(re.Reason, "privileged") {
-				t.Errorf("restricted: got %+v, want %q", re, tt.refused)
+				t.Errorf("hardened: got %+v, want %q", re, tt.refused)
 			}
 
 			l := deepCopy(s.Linux)

@@ -13,7 +13,7 @@ import (
 )
 
 func TestMalformed(t *testing.T) {
-	cfg := cfgFor(t, "restricted")
+	cfg := cfgFor(t, "hardened")
 	tests := []struct {
 		name  string
 		spec  *specs.Spec
@@ -72,13 +72,13 @@ func TestInvalidConfig(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	cfg := cfgFor(t, "restricted")
+	cfg := cfgFor(t, "hardened")
 	cfg.Runtime = ""
 	_, rep, err := Harden(baseSpec(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Profile != "restricted" || rep.Runtime != profiles.RuntimeRunc {
+	if rep.Profile != "hardened" || rep.Runtime != profiles.RuntimeRunc {
 		t.Errorf("report %+v", rep)
 	}
 	cfg.Runtime = profiles.RuntimeGVisor
@@ -120,7 +120,7 @@ func TestInputNotMutated(t *testing.T) {
 }
 
 func TestHardenExec(t *testing.T) {
-	container, _, err := Harden(loadSpec(t, "cri-container"), cfgFor(t, "restricted"))
+	container, _, err := Harden(loadSpec(t, "cri-container"), cfgFor(t, "hardened"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestHardenExec(t *testing.T) {
 		in.ApparmorProfile = "unconfined"
 		in.Capabilities.Ambient = []string{"CAP_NET_BIND_SERVICE"}
 		before := mustJSON(t, in)
-		out, rep, err := HardenExec(in, container, cfgFor(t, "restricted"))
+		out, rep, err := HardenExec(in, container, cfgFor(t, "hardened"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,11 +148,11 @@ func TestHardenExec(t *testing.T) {
 				t.Errorf("%s: %v, want the container's %v", set.name, got, want)
 			}
 		}
-		if rep.Profile != "restricted" || len(rep.Changes) == 0 {
+		if rep.Profile != "hardened" || len(rep.Changes) == 0 {
 			t.Errorf("report %+v", rep)
 		}
 		// Idempotent.
-		again, rep2, err := HardenExec(out, container, cfgFor(t, "restricted"))
+		again, rep2, err := HardenExec(out, container, cfgFor(t, "hardened"))
 		if err != nil || mustJSON(t, again) != mustJSON(t, out) || len(rep2.Changes) != 0 {
 			t.Errorf("not idempotent: %v %+v", err, rep2)
 		}
@@ -160,7 +160,7 @@ func TestHardenExec(t *testing.T) {
 	t.Run("no wider than the container", func(t *testing.T) {
 		narrow := deepCopy(container)
 		narrow.Process.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_NET_BIND_SERVICE"}}
-		out, _, err := HardenExec(deepCopy(stored), narrow, cfgFor(t, "restricted"))
+		out, _, err := HardenExec(deepCopy(stored), narrow, cfgFor(t, "hardened"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestHardenExec(t *testing.T) {
 			t.Errorf("caps %+v", out.Capabilities)
 		}
 		narrow.Process.Capabilities = nil
-		out, _, err = HardenExec(deepCopy(stored), narrow, cfgFor(t, "restricted"))
+		out, _, err = HardenExec(deepCopy(stored), narrow, cfgFor(t, "hardened"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,8 +201,8 @@ func TestHardenExec(t *testing.T) {
 	}{
 		{"deny exec", "strict", func(*specs.Process) {}, RuleExec, "exec into the container is denied under profile strict"},
 		{"root under non-root", "strict-exec", func(p *specs.Process) { p.User.UID = 0 }, RuleProcess, "non-root"},
-		{"cwd through fd", "restricted", func(p *specs.Process) { p.Cwd = "/proc/self/fd/9" }, RuleFDHygiene, "CVE-2024-21626"},
-		{"LD_PRELOAD", "restricted", func(p *specs.Process) { p.Env = append(p.Env, "LD_PRELOAD=/proc/self/fd/3") }, RuleFDHygiene, "LD_PRELOAD"},
+		{"cwd through fd", "hardened", func(p *specs.Process) { p.Cwd = "/proc/self/fd/9" }, RuleFDHygiene, "CVE-2024-21626"},
+		{"LD_PRELOAD", "hardened", func(p *specs.Process) { p.Env = append(p.Env, "LD_PRELOAD=/proc/self/fd/3") }, RuleFDHygiene, "LD_PRELOAD"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestHardenExec(t *testing.T) {
 		})
 	}
 	t.Run("malformed", func(t *testing.T) {
-		cfg := cfgFor(t, "restricted")
+		cfg := cfgFor(t, "hardened")
 		for _, c := range []struct {
 			p *specs.Process
 			s *specs.Spec

@@ -14,7 +14,7 @@ func TestExecPinned(t *testing.T) {
 	in := loadSpec(t, "cri-container")
 	in.Process.SelinuxLabel = "system_u:system_r:container_t:s0:c1,c2"
 	in.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096}}
-	container, _, err := Harden(in, cfgFor(t, "restricted"))
+	container, _, err := Harden(in, cfgFor(t, "hardened"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestExecPinned(t *testing.T) {
 			p.SelinuxLabel = init.SelinuxLabel
 			p.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096}}
 			tt.mutate(p)
-			out, rep, err := HardenExec(p, container, cfgFor(t, "restricted"))
+			out, rep, err := HardenExec(p, container, cfgFor(t, "hardened"))
 			if tt.field != "" {
 				if re := refusal(t, err); re.Rule != RuleExec || re.Field != tt.field {
 					t.Errorf("got %+v, want %s", re, tt.field)
@@ -78,17 +78,17 @@ func TestExecPinned(t *testing.T) {
 					t.Errorf("change %+v", c)
 				}
 			}
-			if err := validateExec(out, container, &Config{Profile: mustProfile(t, "restricted")}); err != nil {
+			if err := validateExec(out, container, &Config{Profile: mustProfile(t, "hardened")}); err != nil {
 				t.Errorf("output fails validation: %v", err)
 			}
-			again, rep2, err := HardenExec(out, container, cfgFor(t, "restricted"))
+			again, rep2, err := HardenExec(out, container, cfgFor(t, "hardened"))
 			if err != nil || len(rep2.Changes) != 0 || mustJSON(t, again) != mustJSON(t, out) {
 				t.Errorf("not idempotent: %v %+v", err, rep2.Changes)
 			}
 		})
 	}
 	// validateExec names each pin.
-	good, _, err := HardenExec(deepCopy(init), container, cfgFor(t, "restricted"))
+	good, _, err := HardenExec(deepCopy(init), container, cfgFor(t, "hardened"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestExecPinned(t *testing.T) {
 	} {
 		p := deepCopy(good)
 		mutate(p)
-		if re := refusal(t, validateExec(p, container, &Config{Profile: mustProfile(t, "restricted")})); re.Rule != RuleExec {
+		if re := refusal(t, validateExec(p, container, &Config{Profile: mustProfile(t, "hardened")})); re.Rule != RuleExec {
 			t.Errorf("%s: %+v", name, re)
 		}
 	}

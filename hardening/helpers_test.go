@@ -22,7 +22,7 @@ var (
 )
 
 // profileNames are the built-in profiles, least strict first.
-var profileNames = []string{"baseline", "restricted", "strict"}
+var profileNames = []string{"baseline", "hardened", "restricted", "strict"}
 
 func mustProfile(t testing.TB, name string) *profiles.Profile {
 	t.Helper()

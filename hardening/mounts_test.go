@@ -37,7 +37,7 @@ func TestMountsHostPaths(t *testing.T) {
 		name     string
 		mount    specs.Mount
 		baseline string // "" accepted; else a substring of the reason
-		strict   string // restricted and strict
+		strict   string // hardened and strict
 	}{
 		// The evidence: hostPath /proc and / through CRI.
 		{"host /proc", bindMount("/proc", "/hostproc"), "is /proc", "is /proc"},
@@ -241,7 +241,7 @@ func TestMountsRootPath(t *testing.T) {
 	} {
 		s := criSpec()
 		s.Root.Path = tt.root
-		cfg := cfgFor(t, "restricted")
+		cfg := cfgFor(t, "hardened")
 		cfg.HostPaths = []profiles.HostPathPrefix{{Prefix: "/srv/images/", ReadOnly: true}}
 		_, _, err := Harden(s, cfg)
 		if !tt.refused {
@@ -305,7 +305,7 @@ func TestMountOptions(t *testing.T) {
 }
 
 func TestCheckMountSources(t *testing.T) {
-	prof := cfgFor(t, "restricted")
+	prof := cfgFor(t, "hardened")
 	prof.HostPaths = []profiles.HostPathPrefix{{Prefix: "/srv/"}, {Prefix: "/mnt/disk/"}}
 	s := criSpec()
 	s.Mounts = append(s.Mounts,

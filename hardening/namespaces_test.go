@@ -31,7 +31,7 @@ func TestNamespaces(t *testing.T) {
 	tests := []struct {
 		name    string
 		mutate  func(*specs.Spec)
-		field   string // refused under restricted; "" accepted
+		field   string // refused under hardened; "" accepted
 		inBasic bool   // refused under baseline too
 	}{
 		{"own namespaces", func(*specs.Spec) {}, "", false},
@@ -61,11 +61,11 @@ func TestNamespaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, prof := range []string{"baseline", "restricted"} {
+			for _, prof := range []string{"baseline", "hardened"} {
 				s := baseSpec()
 				tt.mutate(s)
 				err := checkNamespaces(s, mustProfile(t, prof))
-				refused := tt.field != "" && (prof == "restricted" || tt.inBasic)
+				refused := tt.field != "" && (prof == "hardened" || tt.inBasic)
 				if !refused {
 					if err != nil {
 						t.Errorf("%s: unexpected %v", prof, err)
@@ -77,7 +77,7 @@ func TestNamespaces(t *testing.T) {
 					t.Errorf("%s: got %+v, want field %s", prof, re, tt.field)
 				}
 				if strings.Contains(tt.field, "capabilities") {
-					if !strings.Contains(re.Reason, "privileged containers are refused under profile restricted") {
+					if !strings.Contains(re.Reason, "privileged containers are refused under profile hardened") {
 						t.Errorf("reason %q", re.Reason)
 					}
 				}

@@ -37,7 +37,7 @@ func TestBuiltinProfilesOrdered(t *testing.T) {
 	// namespaces or more sysctls than Pod Security's baseline.
 	operatorOnly := map[string]bool{"host path": true, "host network": true, "sysctls": true}
 	for i, ref := range referenceSpecs() {
-		if !operatorOnly[ref.name] && outs["baseline"][i].refused && outs["restricted"][i].refused && outs["strict"][i].refused {
+		if !operatorOnly[ref.name] && outs["baseline"][i].refused && outs["hardened"][i].refused && outs["strict"][i].refused {
 			t.Errorf("reference %q is refused by every built-in", ref.name)
 		}
 	}
@@ -64,17 +64,17 @@ func TestCheckProfileOrder(t *testing.T) {
 		body string
 		want string // "" accepted; else in the error
 	}{
-		{"same as its base", "name = \"web\"\nextends = \"restricted\"\n", ""},
-		{"stricter, between restricted and strict", "name = \"web\"\nextends = \"restricted\"\nrank = 25\n[pids]\nlimit = 512\n", ""},
-		{"stricter but ranked below restricted", "name = \"web\"\nextends = \"restricted\"\nrank = 15\n[pids]\nlimit = 512\n",
-			`profile "restricted" (rank 20) ranks at or above "web" (rank 15) but is looser: reference spec "container": the pids limit is above 512`},
-		{"a device at restricted's rank", "name = \"gpu\"\nextends = \"restricted\"\n[devices]\nallowed = [\"c 195:*\"]\n",
+		{"same as its base", "name = \"web\"\nextends = \"hardened\"\n", ""},
+		{"stricter, between restricted and strict", "name = \"web\"\nextends = \"restricted\"\nrank = 27\n[pids]\nlimit = 512\n", ""},
+		{"stricter but ranked below hardened", "name = \"web\"\nextends = \"hardened\"\nrank = 15\n[pids]\nlimit = 512\n",
+			`profile "hardened" (rank 20) ranks at or above "web" (rank 15) but is looser: reference spec "container": the pids limit is above 512`},
+		{"a device at hardened's rank", "name = \"gpu\"\nextends = \"hardened\"\n[devices]\nallowed = [\"c 195:*\"]\n",
 			`profile "gpu" (rank 20) ranks at or above "baseline" (rank 10) but is looser: reference spec "gpu"`},
-		{"a capability at restricted's rank", "name = \"net\"\nextends = \"restricted\"\n[capabilities]\nallowed = [\"CAP_NET_BIND_SERVICE\", \"CAP_NET_ADMIN\"]\n",
+		{"a capability at hardened's rank", "name = \"net\"\nextends = \"hardened\"\n[capabilities]\nallowed = [\"CAP_NET_BIND_SERVICE\", \"CAP_NET_ADMIN\"]\n",
 			"capabilities hold CAP_NET_ADMIN"},
 		{"a higher pids limit at strict's rank", "name = \"big\"\nextends = \"strict\"\n[pids]\nlimit = 4096\n",
 			"the pids limit is above 256"},
-		{"writable rootfs ranked above restricted", "name = \"rw\"\nextends = \"restricted\"\nrank = 25\n[rootfs]\nread_only = false\n",
+		{"writable rootfs ranked above hardened", "name = \"rw\"\nextends = \"hardened\"\nrank = 25\n[rootfs]\nread_only = false\n",
 			"the rootfs is writable"},
 		{"exec allowed at strict's rank", "name = \"dbg\"\nextends = \"strict\"\n[process]\ndeny_exec = false\n",
 			"allows exec into the container"},

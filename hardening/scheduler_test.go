@@ -11,7 +11,7 @@ func TestScheduling(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*specs.Process)
-		field  string // refused under restricted (no CAP_SYS_NICE, no CAP_SYS_ADMIN); "" accepted
+		field  string // refused under hardened (no CAP_SYS_NICE, no CAP_SYS_ADMIN); "" accepted
 	}{
 		{"none", func(*specs.Process) {}, ""},
 		{"nice -20 (the evidence)", func(p *specs.Process) { p.Scheduler = &specs.Scheduler{Policy: specs.SchedOther, Nice: -20} }, "process.scheduler.nice"},
@@ -41,7 +41,7 @@ func TestScheduling(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := criSpec()
 			tt.mutate(s.Process)
-			_, _, err := Harden(s, cfgFor(t, "restricted"))
+			_, _, err := Harden(s, cfgFor(t, "hardened"))
 			if tt.field == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -50,14 +50,14 @@ func TestScheduling(t *testing.T) {
 				t.Errorf("got %+v, want %s", re, tt.field)
 			}
 			// The same process exec'd is refused the same way.
-			container, _, err := Harden(criSpec(), cfgFor(t, "restricted"))
+			container, _, err := Harden(criSpec(), cfgFor(t, "hardened"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			p := deepCopy(s.Process)
 			p.Rlimits = append(p.Rlimits, container.Process.Rlimits...)
 			container.Process.Rlimits = p.Rlimits // the container allows them: the capabilities decide
-			_, _, err = HardenExec(p, container, cfgFor(t, "restricted"))
+			_, _, err = HardenExec(p, container, cfgFor(t, "hardened"))
 			if tt.field == "" {
 				if err != nil {
 					t.Fatalf("exec: %v", err)

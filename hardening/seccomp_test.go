@@ -58,7 +58,7 @@ func TestSeccompGenerated(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := baseSpec()
 			s.Linux.Seccomp = tt.in
-			cfg := cfgFor(t, "restricted")
+			cfg := cfgFor(t, "hardened")
 			out, rep, err := Harden(s, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -257,7 +257,7 @@ func TestSeccompNativeArch(t *testing.T) {
 
 func TestSeccompGVisorGap(t *testing.T) {
 	for _, oci := range []bool{false, true} {
-		cfg := cfgFor(t, "restricted")
+		cfg := cfgFor(t, "hardened")
 		cfg.Runtime, cfg.RunscOCISeccomp = profiles.RuntimeGVisor, oci
 		_, rep, err := Harden(baseSpec(), cfg)
 		if err != nil {
@@ -273,7 +273,7 @@ func TestSeccompGVisorGap(t *testing.T) {
 // TestGeneratedFilterCache checks the cache never leaks one spec's filter
 // into another: outputs are independent copies.
 func TestGeneratedFilterCache(t *testing.T) {
-	cfg := cfgFor(t, "restricted")
+	cfg := cfgFor(t, "hardened")
 	a, _, err := Harden(baseSpec(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestGeneratedFilterCache(t *testing.T) {
 }
 
 func TestCheckSeccomp(t *testing.T) {
-	cfg := cfgFor(t, "restricted")
+	cfg := cfgFor(t, "hardened")
 	good, _, err := Harden(baseSpec(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +509,7 @@ func TestSeccompWeakFilterMerged(t *testing.T) {
 				}
 			}},
 	}
-	for _, prof := range []string{"baseline", "restricted"} {
+	for _, prof := range []string{"baseline", "hardened"} {
 		for _, tt := range tests {
 			t.Run(prof+"/"+tt.name, func(t *testing.T) {
 				out, rep := hardenSeccomp(t, tt.in, cfgFor(t, prof))
@@ -533,7 +533,7 @@ func TestSeccompArchitectures(t *testing.T) {
 	tests := []struct {
 		name     string
 		in       *specs.LinuxSeccomp
-		baseline []specs.Arch // restricted: always x86_64 only
+		baseline []specs.Arch // hardened: always x86_64 only
 	}{
 		{"no filter: containerd's list", nil, []specs.Arch{x86_64, x86, x32}},
 		{"allow default, intersection", &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{aarch64, x86_64, x86}}, []specs.Arch{x86_64, x86}},
@@ -550,9 +550,9 @@ func TestSeccompArchitectures(t *testing.T) {
 			if !slices.Equal(out.Architectures, tt.baseline) {
 				t.Errorf("baseline: %v, want %v", out.Architectures, tt.baseline)
 			}
-			out, _ = hardenSeccomp(t, tt.in, cfgFor(t, "restricted"))
+			out, _ = hardenSeccomp(t, tt.in, cfgFor(t, "hardened"))
 			if !slices.Equal(out.Architectures, []specs.Arch{x86_64}) {
-				t.Errorf("restricted: %v", out.Architectures)
+				t.Errorf("hardened: %v", out.Architectures)
 			}
 		})
 	}

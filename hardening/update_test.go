@@ -12,7 +12,7 @@ func TestHardenUpdate(t *testing.T) {
 	pids := func(v int64) *specs.LinuxResources {
 		return &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(v)}}
 	}
-	// restricted limits pids to 1024.
+	// hardened limits pids to 1024.
 	tests := []struct {
 		name    string
 		in      *specs.LinuxResources
@@ -43,7 +43,7 @@ func TestHardenUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := mustJSON(t, tt.in)
-			out, rep, err := HardenUpdate(tt.in, tt.cur, cfgFor(t, "restricted"))
+			out, rep, err := HardenUpdate(tt.in, tt.cur, cfgFor(t, "hardened"))
 			if mustJSON(t, tt.in) != before {
 				t.Fatal("input mutated")
 			}
@@ -66,13 +66,13 @@ func TestHardenUpdate(t *testing.T) {
 			if len(rep.Changes) != tt.changes {
 				t.Errorf("changes %+v, want %d", rep.Changes, tt.changes)
 			}
-			again, rep, err := HardenUpdate(out, tt.cur, cfgFor(t, "restricted"))
+			again, rep, err := HardenUpdate(out, tt.cur, cfgFor(t, "hardened"))
 			if err != nil || len(rep.Changes) != 0 || mustJSON(t, again) != mustJSON(t, out) {
 				t.Errorf("not idempotent: %v %+v", err, rep)
 			}
 		})
 	}
-	if _, _, err := HardenUpdate(nil, Running{}, cfgFor(t, "restricted")); err == nil {
+	if _, _, err := HardenUpdate(nil, Running{}, cfgFor(t, "hardened")); err == nil {
 		t.Error("nil update accepted")
 	}
 	// Baseline de-privileges a spec, but cannot rewrite an update's rules

@@ -149,7 +149,7 @@ func TestHostBindReadOnlyConsent(t *testing.T) {
 }
 
 // TestRouteProfileNotLowered: a route's profile is a floor. A container
-// the route sends to strict cannot annotate itself down to restricted (an
+// the route sends to strict cannot annotate itself down to hardened (an
 // NRI plugin or the pod author could add that annotation), and without the
 // annotation it runs strict.
 func TestRouteProfileNotLowered(t *testing.T) {
@@ -159,9 +159,9 @@ match = { annotations = { "example.com/untrusted" = "true" } }
 profile = "strict"
 `)
 	err := e.startRefused(harness.Spec{ID: e.id("route-lowered"), Runtime: harness.Hardened(pol), Args: []string{"true"},
-		Annotations: map[string]string{"example.com/untrusted": "true", harness.AnnotationProfile: "restricted"}})
+		Annotations: map[string]string{"example.com/untrusted": "true", harness.AnnotationProfile: "hardened"}})
 	t.Logf("refused: %v", err)
-	assertShimRefusal(t, "restricted asked by a container the route sends to strict", err, "restricted", "strict", "route")
+	assertShimRefusal(t, "hardened asked by a container the route sends to strict", err, "hardened", "strict", "route")
 
 	id := e.id("route-strict")
 	c := e.start(harness.Spec{ID: id, Image: harness.ImageStrict, Runtime: harness.Hardened(pol),
@@ -175,7 +175,7 @@ profile = "strict"
 	}
 }
 
-// TestSysctlsByAllowlist: restricted lets a container set a sysctl of
+// TestSysctlsByAllowlist: hardened lets a container set a sysctl of
 // Kubernetes' safe set in its own network namespace (the kernel shows the
 // value) and refuses a namespaced one outside that set, naming it.
 func TestSysctlsByAllowlist(t *testing.T) {
@@ -198,5 +198,5 @@ func TestSysctlsByAllowlist(t *testing.T) {
 	err := e.startRefused(harness.Spec{ID: e.id("unsafe-sysctl"), Runtime: harness.Hardened(""), Args: []string{"true"},
 		SpecOpts: []oci.SpecOpts{withSysctl("kernel.msgmax", "65536")}})
 	t.Logf("refused: %v", err)
-	assertShimRefusal(t, "kernel.msgmax under restricted", err, "linux.sysctl", "kernel.msgmax", "restricted")
+	assertShimRefusal(t, "kernel.msgmax under hardened", err, "linux.sysctl", "kernel.msgmax", "hardened")
 }

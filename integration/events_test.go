@@ -77,7 +77,7 @@ func TestEventsOnContainerdBus(t *testing.T) {
 			t.Fatalf("events after 30s: %v, want one for each of %v", got, want)
 		}
 	}
-	if f := got[hardenedID]; f["profile"] != "restricted" || f["runtime"] != "runc" || f["mode"] != "enforce" || f["changes"] == "0" {
+	if f := got[hardenedID]; f["profile"] != "hardened" || f["runtime"] != "runc" || f["mode"] != "enforce" || f["changes"] == "0" {
 		t.Errorf("hardened event %v", f)
 	}
 	if f := got[refusedID]; f["rule"] != "profile" || !strings.Contains(f["field"], "hardened.dev/profile") || f["reason"] == "" {
@@ -113,7 +113,7 @@ func TestReportOutlivesBundle(t *testing.T) {
 	}
 	out := report(ran)
 	t.Logf("hardenctl report %s:\n%s", ran, out)
-	for _, want := range []string{e.ns + "/" + ran, "restricted (policy default_profile)", "runc", "capabilities"} {
+	for _, want := range []string{e.ns + "/" + ran, "hardened (policy default_profile)", "runc", "capabilities"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report of %s does not show %q", ran, want)
 		}
@@ -124,14 +124,14 @@ func TestReportOutlivesBundle(t *testing.T) {
 }
 
 // TestEnforceBaselineAuditRestricted: Pod Security's model. The policy
-// enforces baseline and audits restricted: the container runs with what
+// enforces baseline and audits hardened: the container runs with what
 // baseline gives (a writable rootfs, its capabilities), and its report,
-// its event and hardenctl report say what restricted would have changed,
+// its event and hardenctl report say what hardened would have changed,
 // with nothing of it applied; a strict audit reports its refusal and the
 // container still runs.
 func TestEnforceBaselineAuditRestricted(t *testing.T) {
 	e := newEnv(t)
-	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n")
+	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"hardened\"\n")
 	id := e.id("audit-level")
 	c := e.start(harness.Spec{ID: id, Runtime: harness.Hardened(pol), Args: sh(harness.Script(
 		[2]string{"status", "cat /proc/self/status"},
@@ -143,10 +143,10 @@ func TestEnforceBaselineAuditRestricted(t *testing.T) {
 	out, _ := c.Output()
 	sec := harness.Sections(out)
 	if !strings.Contains(sec["rootfs"], "ROOTFS-WRITABLE") {
-		t.Errorf("the rootfs is not writable: restricted's read-only rootfs was applied:\n%s", sec["rootfs"])
+		t.Errorf("the rootfs is not writable: hardened's read-only rootfs was applied:\n%s", sec["rootfs"])
 	}
 	if capEff := hexField(t, statusOf(t, "baseline init", sec["status"]), "CapEff"); capEff == 0x400 {
-		t.Errorf("CapEff %x is restricted's, want baseline's", capEff)
+		t.Errorf("CapEff %x is hardened's, want baseline's", capEff)
 	}
 	rep := e.readReport(id)
 	var audit struct {
@@ -154,14 +154,14 @@ func TestEnforceBaselineAuditRestricted(t *testing.T) {
 		Changes []json.RawMessage `json:"changes"`
 		Refused string            `json:"refused"`
 	}
-	if err := json.Unmarshal(rep.keys["audit"], &audit); err != nil || rep.Profile != "baseline" || audit.Profile != "restricted" || len(audit.Changes) == 0 || audit.Refused != "" {
+	if err := json.Unmarshal(rep.keys["audit"], &audit); err != nil || rep.Profile != "baseline" || audit.Profile != "hardened" || len(audit.Changes) == 0 || audit.Refused != "" {
 		t.Fatalf("report: profile %s, audit %+v (%v)\n%s", rep.Profile, audit, err, rep.raw)
 	}
 	if !strings.Contains(string(rep.keys["audit"]), "root.readonly") {
-		t.Errorf("the audit does not name the read-only rootfs restricted would set:\n%s", rep.keys["audit"])
+		t.Errorf("the audit does not name the read-only rootfs hardened would set:\n%s", rep.keys["audit"])
 	}
 	kept, err := exec.Command(suite.bins.CLI, "report", "--dir", e.d.ReportsDir(), id).CombinedOutput()
-	if err != nil || !strings.Contains(string(kept), "audited, not applied: profile restricted") || !strings.Contains(string(kept), "root.readonly") {
+	if err != nil || !strings.Contains(string(kept), "audited, not applied: profile hardened") || !strings.Contains(string(kept), "root.readonly") {
 		t.Errorf("hardenctl report (%v):\n%s", err, kept)
 	}
 

@@ -42,10 +42,10 @@ func assertShimRefusal(t testing.TB, what string, err error, names ...string) {
 }
 
 // TestRestrictedByDefault: with no annotation, label or policy file the
-// container gets the restricted profile, as the kernel reports it.
+// container gets the hardened profile, as the kernel reports it.
 func TestRestrictedByDefault(t *testing.T) {
 	e := newEnv(t)
-	id := e.id("restricted")
+	id := e.id("hardened")
 	c := e.start(harness.Spec{ID: id, Runtime: harness.Hardened(""), Args: sh(harness.Script(
 		[2]string{"status", "cat /proc/self/status"},
 		[2]string{"rootfs", "touch /x && echo ROOTFS-WRITABLE"},
@@ -54,7 +54,7 @@ func TestRestrictedByDefault(t *testing.T) {
 		[2]string{"mounts", "cat /proc/self/mountinfo"},
 	) + "echo READY; exec sleep 600")})
 	if err := c.WaitOutput(e.ctx, "READY", readyTimeout); err != nil {
-		t.Fatalf("restricted container: %v", err)
+		t.Fatalf("hardened container: %v", err)
 	}
 	out, _ := c.Output()
 	sec := harness.Sections(out)
@@ -102,11 +102,11 @@ func TestRestrictedByDefault(t *testing.T) {
 
 	rep := e.readReport(id)
 	t.Logf("hardening-report.json:\n%s", rep.raw)
-	if rep.Profile != "restricted" || rep.Runtime != "runc" || rep.Mode != "enforce" {
-		t.Errorf("report: profile=%q runtime=%q mode=%q, want restricted, runc, enforce", rep.Profile, rep.Runtime, rep.Mode)
+	if rep.Profile != "hardened" || rep.Runtime != "runc" || rep.Mode != "enforce" {
+		t.Errorf("report: profile=%q runtime=%q mode=%q, want hardened, runc, enforce", rep.Profile, rep.Runtime, rep.Mode)
 	}
 	if len(rep.Changes) == 0 {
-		t.Errorf("report lists no changes for a default spec under the restricted profile")
+		t.Errorf("report lists no changes for a default spec under the hardened profile")
 	}
 	if !strings.Contains(strings.ToLower(rep.raw), "apparmor") {
 		t.Errorf("report does not mention AppArmor, which this kernel cannot enforce: the notEnforced list must say so")
@@ -158,7 +158,7 @@ exec sleep 600`
 	}
 	maxv, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || maxv <= 0 || maxv > 1024 {
-		t.Fatalf("%s/pids.max = %q, want the restricted profile's limit (at most 1024)", cg, strings.TrimSpace(string(data)))
+		t.Fatalf("%s/pids.max = %q, want the hardened profile's limit (at most 1024)", cg, strings.TrimSpace(string(data)))
 	}
 	// The shell, the bomb's subshell and the keeper use three pids.
 	if spawned >= 5000 || spawned < maxv-16 || spawned > maxv {
@@ -225,7 +225,7 @@ func TestExecAsRestrictedAsInit(t *testing.T) {
 	initSt := statusOf(t, "init", res.Stdout)
 	for _, f := range []string{"CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp"} {
 		if execSt[f] != initSt[f] {
-			t.Errorf("exec'd process %s = %s, init %s = %s: want the exec as restricted as init", f, execSt[f], f, initSt[f])
+			t.Errorf("exec'd process %s = %s, init %s = %s: want the exec as hardened as init", f, execSt[f], f, initSt[f])
 		}
 	}
 	if stored := capBits(t, storedSpec(t, e, c).Process.Capabilities.Effective); hexField(t, execSt, "CapEff") == stored {
@@ -342,7 +342,7 @@ func TestGVisorAnnotation(t *testing.T) {
 	assertGVisor(t, "container annotated hardened.dev/runtime=gvisor", sec)
 	st := statusOf(t, "gVisor init", sec["status"])
 	if v := hexField(t, st, "CapEff"); v&^capNetBindService != 0 {
-		t.Errorf("gVisor init: CapEff = %016x, want at most NET_BIND_SERVICE (restricted profile)", v)
+		t.Errorf("gVisor init: CapEff = %016x, want at most NET_BIND_SERVICE (hardened profile)", v)
 	}
 	if procs := runscProcesses(id); len(procs) == 0 {
 		t.Errorf("no runsc process on the host names container %s", id)
@@ -421,8 +421,8 @@ func TestAuditModeChangesNothing(t *testing.T) {
 	if rep.Mode != "audit" {
 		t.Errorf("report mode = %q, want audit", rep.Mode)
 	}
-	if rep.Profile != "restricted" {
-		t.Errorf("report profile = %q, want restricted (what enforce would apply)", rep.Profile)
+	if rep.Profile != "hardened" {
+		t.Errorf("report profile = %q, want hardened (what enforce would apply)", rep.Profile)
 	}
 	if len(rep.Changes) == 0 {
 		t.Errorf("audit report lists no changes, want what enforce would change (capabilities, read-only rootfs, seccomp, ...)")
@@ -439,11 +439,11 @@ func TestAuditModeChangesNothing(t *testing.T) {
 // node's minimum profile.
 func TestMinimumProfileEnforced(t *testing.T) {
 	e := newEnv(t)
-	pol := e.policy("minimum_profile = \"restricted\"\n")
+	pol := e.policy("minimum_profile = \"hardened\"\n")
 	err := e.startRefused(harness.Spec{ID: e.id("below-minimum"), Runtime: harness.Hardened(pol), Args: []string{"true"},
 		Annotations: map[string]string{harness.AnnotationProfile: "baseline"}})
 	t.Logf("refused: %v", err)
-	assertShimRefusal(t, "baseline asked under minimum_profile=restricted", err, "baseline", "minimum", "restricted")
+	assertShimRefusal(t, "baseline asked under minimum_profile=hardened", err, "baseline", "minimum", "hardened")
 }
 
 // TestOldRuncRefused: a runc reporting 1.1.11 (CVE-2024-21626) is refused
@@ -510,7 +510,7 @@ func TestParallelStarts(t *testing.T) {
 // CRI does; and the errors ctr prints for refusals.
 func TestCtrCLI(t *testing.T) {
 	e := newEnv(t)
-	pol := e.policy("default_profile = \"restricted\"\n")
+	pol := e.policy("default_profile = \"hardened\"\n")
 	base := []string{"--runtime", harness.RuntimeHardened, "--runtime-config-path", pol}
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
 	defer cancel()

@@ -15,7 +15,7 @@ import (
 	"github.com/hardened-dev/hardened/integration/harness"
 )
 
-// capNetBindService is the only capability the restricted profile keeps.
+// capNetBindService is the only capability the hardened profile keeps.
 const capNetBindService = uint64(1) << 10
 
 // refusedText is the text every refusal of the engine carries
@@ -51,13 +51,13 @@ func intField(t testing.TB, st harness.Status, field string) int64 {
 }
 
 // assertRestricted checks what the kernel reports for a process under the
-// restricted profile: no capability beyond NET_BIND_SERVICE in any set,
+// hardened profile: no capability beyond NET_BIND_SERVICE in any set,
 // no_new_privs, a seccomp filter.
 func assertRestricted(t testing.TB, who string, st harness.Status) {
 	t.Helper()
 	for _, set := range []string{"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"} {
 		if v := hexField(t, st, set); v&^capNetBindService != 0 {
-			t.Errorf("%s: %s = %016x, want at most NET_BIND_SERVICE (0000000000000400) under the restricted profile", who, set, v)
+			t.Errorf("%s: %s = %016x, want at most NET_BIND_SERVICE (0000000000000400) under the hardened profile", who, set, v)
 		}
 	}
 	if v := intField(t, st, "NoNewPrivs"); v != 1 {

@@ -21,7 +21,7 @@ const appScript = `cat /var/lib/app/state && echo new > /var/lib/app/state2 && e
 	`touch /var/elsewhere 2>&1; grep -E ' /var/(lib|log)/app ' /proc/mounts`
 
 // TestScratchDeclaredByImageLabel: an image declaring its scratch
-// directories (label hardened.dev/scratch) runs under restricted's
+// directories (label hardened.dev/scratch) runs under hardened's
 // read-only rootfs with no change to its manifest: each directory is a
 // sized tmpfs holding the image's content (tmpcopyup), the rest of the
 // rootfs stays read-only; the same image without the label cannot write;
@@ -47,7 +47,7 @@ func TestScratchDeclaredByImageLabel(t *testing.T) {
 	}
 	res = e.run(harness.Spec{ID: e.id("no-scratch"), Image: plain, Runtime: harness.Hardened(""), Args: sh(appScript)})
 	if strings.Contains(res.Stdout, "wrote") || !strings.Contains(res.Stdout+res.Stderr, "Read-only file system") {
-		t.Errorf("without the label the program wrote under restricted:\n%s", res.Output())
+		t.Errorf("without the label the program wrote under hardened:\n%s", res.Output())
 	}
 	err := e.startRefused(harness.Spec{ID: e.id("bad-scratch"), Image: bad, Runtime: harness.Hardened(""), Args: sh("true")})
 	errContainsAll(t, "a label declaring /usr/lib/app", err, "hardened.dev/scratch", "/usr/lib/app", "not under /var")
@@ -83,8 +83,8 @@ func TestScratchOnGVisor(t *testing.T) {
 }
 
 // TestAuditReportsWrittenPaths: enforced under baseline (writable rootfs)
-// and audited under restricted, a container's report names where it wrote
-// that restricted would have made read-only (not /tmp, restricted's
+// and audited under hardened, a container's report names where it wrote
+// that hardened would have made read-only (not /tmp, hardened's
 // scratch), read from its snapshot when it is deleted; hardenctl report
 // suggests the label; once the image declares them, nothing is left.
 func TestAuditReportsWrittenPaths(t *testing.T) {
@@ -96,15 +96,15 @@ func TestAuditReportsWrittenPaths(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n")
+	pol := e.policy("default_profile = \"baseline\"\naudit_profile = \"hardened\"\n")
 	script := `echo new > /var/lib/app/state2 && echo line >> /var/log/app/app.log && echo x > /tmp/t && echo ok`
 	id := e.id("written")
 	if res := e.run(harness.Spec{ID: id, Image: plain, Runtime: harness.Hardened(pol), Args: sh(script)}); !strings.Contains(res.Stdout, "ok") {
 		t.Fatalf("under baseline:\n%s", res.Output())
 	}
 	r := e.keptReport(id)
-	if r.Written == nil || r.Written.Profile != "restricted" || strings.Join(r.Written.Paths, ",") != "/var/lib/app,/var/log/app" {
-		t.Errorf("written %+v: want /var/lib/app and /var/log/app under restricted", r.Written)
+	if r.Written == nil || r.Written.Profile != "hardened" || strings.Join(r.Written.Paths, ",") != "/var/lib/app,/var/log/app" {
+		t.Errorf("written %+v: want /var/lib/app and /var/log/app under hardened", r.Written)
 	}
 	out, err := exec.Command(suite.bins.CLI, "report", "--dir", e.d.ReportsDir(), id).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `hardened.dev/scratch="/var/lib/app,/var/log/app"`) {

@@ -13,7 +13,7 @@ import (
 // -update), so it says what they do.
 func TestPodSecurityDocumented(t *testing.T) {
 	set := Builtin()
-	names := []string{"baseline", "restricted", "strict"}
+	names := []string{"baseline", "hardened", "restricted", "strict"}
 	rows := map[string][]PSAControl{}
 	for _, n := range names {
 		p, err := set.Get(n)
@@ -24,7 +24,7 @@ func TestPodSecurityDocumented(t *testing.T) {
 	}
 	var b strings.Builder
 	b.WriteString(podSecurityIntro)
-	b.WriteString("| level | control | " + strings.Join(names, " | ") + " |\n|---|---|---|---|---|\n")
+	b.WriteString("| level | control | " + strings.Join(names, " | ") + " |\n|---|---|" + strings.Repeat("---|", len(names)) + "\n")
 	for i, c := range rows["baseline"] {
 		fmt.Fprintf(&b, "| %s | %s |", c.Level, c.Control)
 		for _, n := range names {
@@ -87,7 +87,7 @@ const podSecurityNames = `
 
 Pod Security's words mean a floor. Decision: a Pod Security word never
 means less here than in Pod Security (where hardened does more, it keeps
-the word). Realigning, before the first release:
+the word). Realigned before the first release:
 
 - ` + "`baseline`" + ` (done) refuses the node's network, pid and ipc
   namespaces and allows only Kubernetes' safe sysctls, as Pod Security's
@@ -96,13 +96,10 @@ the word). Realigning, before the first release:
   level. An operator profile can still allow them
   (` + "`namespaces.deny_host = false`" + `, ` + "`sysctls.restrict = false`" + `), ranked
   below ` + "`baseline`" + `.
-- ` + "`restricted`" + ` (to do) runs uid 0, with no capabilities and a
-  read-only rootfs: less than Pod Security's restricted, which refuses
-  uid 0. It is to refuse uid 0, and today's ` + "`restricted`" + `, the node's
-  default, which runs images that start as root, gets a name of its own
-  (` + "`hardened`" + `, ranked between the two). Until then, a policy that wants
-  Pod Security's restricted uses ` + "`strict`" + ` or an operator profile with
-  ` + "`process.run_as_non_root = true`" + `.
+- ` + "`restricted`" + ` refuses uid 0, as Pod Security's restricted. The
+  node's default, which runs images that start as root (with no
+  capabilities and a read-only rootfs), is ` + "`hardened`" + `, a word Pod Security
+  does not use, ranked between ` + "`baseline`" + ` and ` + "`restricted`" + `.
 
 ## strict, exec probes and lifecycle hooks
 

@@ -20,7 +20,7 @@ func TestBuiltinLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("built-in profiles do not load: %v", err)
 	}
-	if got, want := s.Names(), []string{"baseline", "restricted", "strict"}; !slices.Equal(got, want) {
+	if got, want := s.Names(), []string{"baseline", "hardened", "restricted", "strict"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, n := range s.Names() {
@@ -56,10 +56,15 @@ func TestBuiltinStrictness(t *testing.T) {
 					t.Errorf("%s allows %s, %s does not", hi.Name, c, lo.Name)
 				}
 			}
-			if len(hi.Capabilities.Allowed) >= len(lo.Capabilities.Allowed) {
+			// restricted is hardened plus non-root: nothing else grows.
+			nonRootOnly := lo.Name == "hardened" && hi.Name == "restricted"
+			if nonRootOnly && (!hi.Process.RunAsNonRoot || lo.Process.RunAsNonRoot) {
+				t.Errorf("%s is not %s plus run_as_non_root", hi.Name, lo.Name)
+			}
+			if len(hi.Capabilities.Allowed) >= len(lo.Capabilities.Allowed) && !nonRootOnly {
 				t.Errorf("%s allows as many capabilities as %s", hi.Name, lo.Name)
 			}
-			if hi.Pids.Limit <= 0 || hi.Pids.Limit >= lo.Pids.Limit {
+			if hi.Pids.Limit <= 0 || hi.Pids.Limit > lo.Pids.Limit || hi.Pids.Limit == lo.Pids.Limit && !nonRootOnly {
 				t.Errorf("pids limit %d (%s) not below %d (%s)", hi.Pids.Limit, hi.Name, lo.Pids.Limit, lo.Name)
 			}
 			for _, sc := range lo.Seccomp.Deny {
@@ -67,7 +72,7 @@ func TestBuiltinStrictness(t *testing.T) {
 					t.Errorf("%s denies %s, %s does not", lo.Name, sc, hi.Name)
 				}
 			}
-			if len(hi.Seccomp.Deny) <= len(lo.Seccomp.Deny) {
+			if len(hi.Seccomp.Deny) <= len(lo.Seccomp.Deny) && !nonRootOnly {
 				t.Errorf("%s denies no more syscalls than %s", hi.Name, lo.Name)
 			}
 			if hi.Seccomp.Base != SeccompBaseDefault {
@@ -126,17 +131,17 @@ func TestBuiltinStrictness(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	s := Builtin()
-	p, err := s.Get("restricted")
+	p, err := s.Get("hardened")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Extends != "baseline" || p.Rank != 20 || !p.Rootfs.ReadOnly || p.AppArmor.Profile != "hardened-default" {
-		t.Errorf("restricted = %+v", p)
+		t.Errorf("hardened = %+v", p)
 	}
 	// Get returns a copy: changing it does not change the set.
 	p.Capabilities.Allowed[0] = "CAP_SYS_ADMIN"
 	p.Pids.Limit = 0
-	again, _ := s.Get("restricted")
+	again, _ := s.Get("hardened")
 	if again.Capabilities.Allowed[0] != "CAP_NET_BIND_SERVICE" || again.Pids.Limit != 1024 {
 		t.Errorf("Get shares memory with the set: %+v", again)
 	}
@@ -145,7 +150,7 @@ func TestGet(t *testing.T) {
 	if !errors.Is(err, ErrUnknownProfile) {
 		t.Fatalf("Get(nope) = %v, want ErrUnknownProfile", err)
 	}
-	if want := `unknown profile "nope" (known: baseline, restricted, strict)`; err.Error() != want {
+	if want := `unknown profile "nope" (known: baseline, hardened, restricted, strict)`; err.Error() != want {
 		t.Errorf("message = %q, want %q", err, want)
 	}
 	if _, err := s.Compare("strict", "nope"); !errors.Is(err, ErrUnknownProfile) {
@@ -154,8 +159,8 @@ func TestGet(t *testing.T) {
 	if _, err := s.AtLeast("nope", "strict"); !errors.Is(err, ErrUnknownProfile) {
 		t.Errorf("AtLeast(nope, strict) = %v", err)
 	}
-	if ok, err := s.AtLeast("restricted", "restricted"); !ok || err != nil {
-		t.Errorf("AtLeast(restricted, restricted) = %v, %v", ok, err)
+	if ok, err := s.AtLeast("hardened", "hardened"); !ok || err != nil {
+		t.Errorf("AtLeast(hardened, hardened) = %v, %v", ok, err)
 	}
 	var nilSet *Set
 	if _, err := nilSet.Get("x"); !errors.Is(err, ErrUnknownProfile) {
@@ -249,7 +254,7 @@ func TestParseInherits(t *testing.T) {
 
 	// Lists replace, tables merge key by key, rank is inherited or set.
 	p, err = Parse([]byte(`name = "web"
-extends = "restricted"
+extends = "hardened"
 rank = 25
 [rootfs]
 scratch = [{ path = "/cache" }]
@@ -269,7 +274,7 @@ deny = ["bpf"]
 		t.Errorf("rank %d pids %d", p.Rank, p.Pids.Limit)
 	}
 	// The base is untouched.
-	r, _ := Builtin().Get("restricted")
+	r, _ := Builtin().Get("hardened")
 	if len(r.Rootfs.Scratch) != 2 || len(r.Seccomp.Deny) < 10 {
 		t.Errorf("base changed: %+v", r)
 	}
@@ -324,18 +329,18 @@ func TestLoad(t *testing.T) {
 	}{
 		{
 			name:  "no files",
-			names: []string{"baseline", "restricted", "strict"},
+			names: []string{"baseline", "hardened", "restricted", "strict"},
 		},
 		{
 			name: "chain in any order",
 			files: map[string]string{
 				"a.toml":       "name = \"web-strict\"\nextends = \"web\"\nrank = 22\n[pids]\nlimit = 300\n",
-				"b.toml":       "name = \"web\"\nextends = \"restricted\"\n[pids]\nlimit = 500\n",
+				"b.toml":       "name = \"web\"\nextends = \"hardened\"\n[pids]\nlimit = 500\n",
 				"notes.txt":    "not a profile",
 				"c.toml.orig":  "not = a profile",
 				"zz-base.toml": "name = \"loose\"\nrank = 1\n",
 			},
-			names: []string{"loose", "baseline", "restricted", "web", "web-strict", "strict"},
+			names: []string{"loose", "baseline", "hardened", "web", "web-strict", "restricted", "strict"},
 		},
 		{
 			name:  "cycle",
@@ -355,7 +360,7 @@ func TestLoad(t *testing.T) {
 		{
 			name:  "unknown base",
 			files: map[string]string{"a.toml": "name = \"a\"\nextends = \"b\"\n"},
-			err:   "DIR/a.toml:2: extends unknown profile \"b\" (known: baseline, restricted, strict)",
+			err:   "DIR/a.toml:2: extends unknown profile \"b\" (known: baseline, hardened, restricted, strict)",
 		},
 		{
 			name:  "invalid base",
@@ -390,7 +395,7 @@ func TestLoad(t *testing.T) {
 	// The chain's values are inherited along it.
 	dir := writeFiles(t, map[string]string{
 		"a.toml": "name = \"web-strict\"\nextends = \"web\"\n[pids]\nlimit = 300\n",
-		"b.toml": "name = \"web\"\nextends = \"restricted\"\nrank = 21\n[capabilities]\nallowed = []\n",
+		"b.toml": "name = \"web\"\nextends = \"hardened\"\nrank = 21\n[capabilities]\nallowed = []\n",
 	})
 	s, err := Load(dir)
 	if err != nil {
@@ -411,18 +416,18 @@ func TestLoad(t *testing.T) {
 
 func TestLoadDirs(t *testing.T) {
 	s, err := Load(filepath.Join(t.TempDir(), "missing"))
-	if err != nil || len(s.Names()) != 3 {
+	if err != nil || len(s.Names()) != 4 {
 		t.Errorf("missing dir: %v, %v", s, err)
 	}
 	s, err = Load("")
-	if err != nil || len(s.Names()) != 3 {
+	if err != nil || len(s.Names()) != 4 {
 		t.Errorf("empty dir name: %v, %v", s, err)
 	}
 	s, err = Load("testdata/good")
 	if err != nil {
 		t.Fatalf("testdata/good: %v", err)
 	}
-	if got, want := s.Names(), []string{"standalone", "baseline", "inherit", "restricted", "web", "sandboxed", "strict"}; !slices.Equal(got, want) {
+	if got, want := s.Names(), []string{"standalone", "baseline", "hardened", "inherit", "restricted", "web", "sandboxed", "strict"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
 
@@ -477,10 +482,10 @@ func TestBuiltinHostPaths(t *testing.T) {
 			t.Errorf("%s: mounts %+v devices %+v", name, p.Mounts, p.Devices)
 		}
 	}
-	r, _ := Builtin().Get("restricted")
+	r, _ := Builtin().Get("hardened")
 	for _, d := range []string{"/home", "/var/log", "/lib", "/bin", "/sbin", "/lib64"} {
 		if !slices.Contains(r.Mounts.DenyHostPaths, d) {
-			t.Errorf("restricted does not deny %s", d)
+			t.Errorf("hardened does not deny %s", d)
 		}
 	}
 }

@@ -70,7 +70,7 @@ func TestReportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.mode != "enforce" || st.cfg.Profile == nil || st.cfg.Profile.Name != "restricted" || st.cfg.Runtime != "runc" {
+	if st.mode != "enforce" || st.cfg.Profile == nil || st.cfg.Profile.Name != "hardened" || st.cfg.Runtime != "runc" {
 		t.Errorf("state %+v", st)
 	}
 	if st.curPids == nil || *st.curPids != 1024 || st.origPids != nil {

@@ -42,10 +42,10 @@ func TestCreateEnforceRewritesBundle(t *testing.T) {
 
 	got := readSpecFile(t, filepath.Join(bundle, configFile))
 	if slices.Contains(got.Process.Capabilities.Bounding, "CAP_SYS_ADMIN") || slices.Contains(got.Process.Capabilities.Effective, "CAP_CHOWN") {
-		t.Errorf("config.json keeps capabilities the restricted profile drops: %v", got.Process.Capabilities.Bounding)
+		t.Errorf("config.json keeps capabilities the hardened profile drops: %v", got.Process.Capabilities.Bounding)
 	}
 	if got.Root == nil || !got.Root.Readonly {
-		t.Error("config.json: rootfs not read-only under restricted")
+		t.Error("config.json: rootfs not read-only under hardened")
 	}
 	if got.Linux.Resources == nil || got.Linux.Resources.Pids == nil || got.Linux.Resources.Pids.Limit == nil || *got.Linux.Resources.Pids.Limit != 1024 {
 		t.Errorf("config.json: pids limit %+v, want 1024", got.Linux.Resources.Pids)
@@ -59,7 +59,7 @@ func TestCreateEnforceRewritesBundle(t *testing.T) {
 	}
 
 	rep := readReport(t, bundle)
-	if rep.ContainerID != "web" || rep.Profile != "restricted" || rep.Runtime != "runc" || rep.Mode != "enforce" || rep.Binary != "/bin/true" {
+	if rep.ContainerID != "web" || rep.Profile != "hardened" || rep.Runtime != "runc" || rep.Mode != "enforce" || rep.Binary != "/bin/true" {
 		t.Errorf("report %+v", rep)
 	}
 	if len(rep.Changes) == 0 || rep.Refused != "" {
@@ -76,13 +76,13 @@ func TestCreateEnforceRewritesBundle(t *testing.T) {
 
 func TestCreateRefusedLeavesNothing(t *testing.T) {
 	ts := newTestService(t, nil)
-	// Joining the host's network namespace: restricted denies it.
+	// Joining the host's network namespace: hardened denies it.
 	orig := defaultSpec(t, "hostnet", oci.WithProcessArgs("/bin/sh"), oci.WithHostNamespace(specs.NetworkNamespace))
 	bundle := ts.bundle(t, "hostnet", orig)
 	before, _ := os.ReadFile(filepath.Join(bundle, configFile))
 
 	_, err := ts.create(t, "hostnet", bundle, policyOpts(t, testPolicy("enforce", "")))
-	wantCode(t, err, codes.FailedPrecondition, "hostnet", "restricted", "namespaces")
+	wantCode(t, err, codes.FailedPrecondition, "hostnet", "hardened", "namespaces")
 	if len(ts.inner.creates) != 0 {
 		t.Error("inner Create called for a refused container")
 	}
@@ -374,7 +374,7 @@ func TestCreatePolicyCacheSeesNewProfile(t *testing.T) {
 	if np.set.Has("custom") {
 		t.Fatal("profile present before it was written")
 	}
-	prof := "name = \"custom\"\nextends = \"restricted\"\ndescription = \"test\"\n"
+	prof := "name = \"custom\"\nextends = \"hardened\"\ndescription = \"test\"\n"
 	if err := os.WriteFile(filepath.Join(profDir, "custom.toml"), []byte(prof), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestEventsPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := pub.wait(t, TopicHardened)
-	if ev["container_id"] != "c1" || ev["profile"] != "restricted" || ev["runtime"] != "runc" || ev["mode"] != "enforce" || ev["changes"] == "0" {
+	if ev["container_id"] != "c1" || ev["profile"] != "hardened" || ev["runtime"] != "runc" || ev["mode"] != "enforce" || ev["changes"] == "0" {
 		t.Errorf("hardened event %v", ev)
 	}
 
@@ -85,16 +85,16 @@ func TestEventsPublished(t *testing.T) {
 		t.Errorf("audited event %v", ev)
 	}
 
-	// Enforced under baseline, restricted audited alongside.
+	// Enforced under baseline, hardened audited alongside.
 	pub.mu.Lock()
 	pub.got = nil
 	pub.mu.Unlock()
 	s = defaultSpec(t, "c4", oci.WithProcessArgs("/bin/sh"))
-	if _, err := ts.create(t, "c4", ts.bundle(t, "c4", s), policyOpts(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"+testPolicy("enforce", ""))); err != nil {
+	if _, err := ts.create(t, "c4", ts.bundle(t, "c4", s), policyOpts(t, "default_profile = \"baseline\"\naudit_profile = \"hardened\"\n"+testPolicy("enforce", ""))); err != nil {
 		t.Fatal(err)
 	}
 	ev = pub.wait(t, TopicHardened)
-	if ev["profile"] != "baseline" || ev["audit_profile"] != "restricted" || ev["audit_changes"] == "0" {
+	if ev["profile"] != "baseline" || ev["audit_profile"] != "hardened" || ev["audit_changes"] == "0" {
 		t.Errorf("hardened event with an audit %v", ev)
 	}
 }
@@ -112,7 +112,7 @@ func TestReportsKept(t *testing.T) {
 		t.Fatal("created")
 	}
 	ts.background.Wait()
-	if r, err := reports.Read(ts.reportsDir, "test", "c1"); err != nil || r.Profile != "restricted" || len(r.Changes) == 0 {
+	if r, err := reports.Read(ts.reportsDir, "test", "c1"); err != nil || r.Profile != "hardened" || len(r.Changes) == 0 {
 		t.Errorf("c1: %+v %v", r, err)
 	}
 	if r, err := reports.Read(ts.reportsDir, "test", "c2"); err != nil || !strings.Contains(r.Refused, "nope") {

@@ -20,7 +20,7 @@ func withNetnsPath(path string) oci.SpecOpts {
 }
 
 // A namespace of its own (as a pod sandbox's) is not the host's, and
-// Create refuses the host's one under restricted.
+// Create refuses the host's one under hardened.
 func TestCreateRefusesHostNamespaceByInode(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: needs root to create a network namespace")

@@ -24,7 +24,7 @@ func updateRequest(t *testing.T, id string, res *specs.LinuxResources) *taskAPI.
 
 func TestUpdateThroughService(t *testing.T) {
 	ts := newTestService(t, nil)
-	// containerd's stored spec carries a pids limit above restricted's 1024.
+	// containerd's stored spec carries a pids limit above hardened's 1024.
 	orig := defaultSpec(t, "u", oci.WithProcessArgs("/bin/sh"), oci.WithPidsLimit(4096))
 	if _, err := ts.create(t, "u", ts.bundle(t, "u", orig), policyOpts(t, testPolicy("enforce", ""))); err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func TestSpeculationDecisionUsedForTheRecordsOptions(t *testing.T) {
 	if got := passedOptions(t, r).BinaryName; got != "/bin/true" {
 		t.Errorf("runc binary %q, want the policy's /bin/true", got)
 	}
-	if rep := readReport(t, bundle); rep.Profile != "restricted" || len(rep.Changes) == 0 {
+	if rep := readReport(t, bundle); rep.Profile != "hardened" || len(rep.Changes) == 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if got := readSpecFile(t, filepath.Join(bundle, configFile)); got.Process.NoNewPrivileges != true {
@@ -128,7 +128,7 @@ func TestSpeculationOtherContainerReadsItsOwn(t *testing.T) {
 	if !slices.Equal(labels.calls, []string{"a/", "b/"}) {
 		t.Errorf("lookups %v, want a's read-ahead then b's own", labels.calls)
 	}
-	if rep := readReport(t, b); rep.Profile != "restricted" {
+	if rep := readReport(t, b); rep.Profile != "hardened" {
 		t.Errorf("b got profile %q: decided from a's inputs", rep.Profile)
 	}
 }

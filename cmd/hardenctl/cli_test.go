@@ -50,24 +50,24 @@ func TestFlagsAnywhere(t *testing.T) {
 // the table shows.
 func TestOutputFormatsRoundTrip(t *testing.T) {
 	for _, format := range []string{"json", "yaml"} {
-		code, out, stderr := hardenctl(t, "", "profiles", "show", "restricted", "-o", format)
+		code, out, stderr := hardenctl(t, "", "profiles", "show", "hardened", "-o", format)
 		var p struct {
 			profiles.Profile
 			PodSecurity []profiles.PSAControl `json:"podSecurity"`
 		}
-		if code != 0 || yaml.Unmarshal([]byte(out), &p) != nil || p.Name != "restricted" || p.Pids.Limit != 1024 || len(p.PodSecurity) == 0 {
+		if code != 0 || yaml.Unmarshal([]byte(out), &p) != nil || p.Name != "hardened" || p.Pids.Limit != 1024 || len(p.PodSecurity) == 0 {
 			t.Errorf("profiles show -o %s: exit %d %s\n%s", format, code, stderr, out)
 		}
 		code, out, _ = hardenctl(t, "", "profiles", "list", "-o", format)
 		var all []profiles.Profile
-		if code != 0 || yaml.Unmarshal([]byte(out), &all) != nil || len(all) != 3 {
+		if code != 0 || yaml.Unmarshal([]byte(out), &all) != nil || len(all) != 4 {
 			t.Errorf("profiles list -o %s: exit %d\n%s", format, code, out)
 		}
 		code, out, _ = hardenctl(t, "", "explain", "--offline", "--apparmor", "no", "-o", format, filepath.Join(specDir, "containerd-default.json"))
 		var plan struct {
 			Report decide.Report `json:"report"`
 		}
-		if code != 0 || yaml.Unmarshal([]byte(out), &plan) != nil || plan.Report.Profile != "restricted" || len(plan.Report.Changes) == 0 {
+		if code != 0 || yaml.Unmarshal([]byte(out), &plan) != nil || plan.Report.Profile != "hardened" || len(plan.Report.Changes) == 0 {
 			t.Errorf("explain -o %s: exit %d\n%s", format, code, out)
 		}
 	}

@@ -41,7 +41,7 @@ func TestExplainDefaultPolicyHardensSpec(t *testing.T) {
 		t.Fatalf("stdout is not a spec: %v\n%s", err, out)
 	}
 	if !s.Root.Readonly {
-		t.Error("restricted: rootfs not read-only")
+		t.Error("hardened: rootfs not read-only")
 	}
 	if got := s.Process.Capabilities.Effective; len(got) != 1 || got[0] != "CAP_NET_BIND_SERVICE" {
 		t.Errorf("effective caps = %v, want [CAP_NET_BIND_SERVICE]", got)
@@ -55,7 +55,7 @@ func TestExplainDefaultPolicyHardensSpec(t *testing.T) {
 	if s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction == specs.ActAllow {
 		t.Errorf("no enforcing seccomp filter: %+v", s.Linux.Seccomp)
 	}
-	if !strings.Contains(stderr, "profile restricted (policy default_profile)") {
+	if !strings.Contains(stderr, "profile hardened (policy default_profile)") {
 		t.Errorf("summary does not name the profile and its source: %q", stderr)
 	}
 }
@@ -85,14 +85,14 @@ func TestExplainReadsStdin(t *testing.T) {
 }
 
 func TestExplainRefusals(t *testing.T) {
-	minimum := writeFile(t, "policy.toml", "minimum_profile = \"restricted\"\n", 0o644)
+	minimum := writeFile(t, "policy.toml", "minimum_profile = \"hardened\"\n", 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 		code int
 	}{
-		{"privileged", []string{filepath.Join(specDir, "cri-privileged.json")}, "privileged containers are refused under profile restricted", exitRefused},
+		{"privileged", []string{filepath.Join(specDir, "cri-privileged.json")}, "privileged containers are refused under profile hardened", exitRefused},
 		{"unknown profile", []string{"--profile", "nope", filepath.Join(specDir, "minimal.json")}, `annotation hardened.dev/profile="nope"`, exitRefused},
 		{"below minimum", []string{"--policy", minimum, "--annotation", "hardened.dev/profile=baseline", filepath.Join(specDir, "minimal.json")}, "below", exitRefused},
 		{"strict needs non-root", []string{"--profile", "strict", filepath.Join(specDir, "containerd-default.json")}, "non-root", exitRefused},
@@ -143,8 +143,8 @@ func TestExplainHostFacts(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Profile != "restricted" || rep.Runtime != "runc" || rep.Binary != runc || rep.Policy != pol {
-		t.Errorf("report %+v, want restricted on the policy's runc", rep)
+	if rep.Profile != "hardened" || rep.Runtime != "runc" || rep.Binary != runc || rep.Policy != pol {
+		t.Errorf("report %+v, want hardened on the policy's runc", rep)
 	}
 
 	// A runc with a known escape is refused, as the shim refuses it.
@@ -198,13 +198,13 @@ func TestExplainHostPaths(t *testing.T) {
 }
 
 func TestExplainAuditProfile(t *testing.T) {
-	pol := writeFile(t, "policy.toml", "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n", 0o644)
+	pol := writeFile(t, "policy.toml", "default_profile = \"baseline\"\naudit_profile = \"hardened\"\n", 0o644)
 	code, out, stderr := hardenctl(t, "", "explain", "--offline", "--apparmor", "no", "--policy", pol, filepath.Join(specDir, "containerd-default.json"))
 	var s specs.Spec
 	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || s.Root.Readonly {
 		t.Fatalf("exit %d: want baseline's spec (writable rootfs); stderr %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "audited profile restricted (policy audit_profile), not applied: would change") {
+	if !strings.Contains(stderr, "audited profile hardened (policy audit_profile), not applied: would change") {
 		t.Errorf("stderr does not report the audit: %s", stderr)
 	}
 }
@@ -222,14 +222,14 @@ func TestProfilesListAndShow(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	iBase, iRestr, iStrict := strings.Index(out, "baseline"), strings.Index(out, "restricted"), strings.Index(out, "\nstrict")
+	iBase, iRestr, iStrict := strings.Index(out, "baseline"), strings.Index(out, "hardened"), strings.Index(out, "\nstrict")
 	if iBase < 0 || iRestr < iBase || iStrict < iRestr {
-		t.Errorf("profiles not listed baseline < restricted < strict:\n%s", out)
+		t.Errorf("profiles not listed baseline < hardened < strict:\n%s", out)
 	}
-	code, out, _ = hardenctl(t, "", "profiles", "show", "restricted")
+	code, out, _ = hardenctl(t, "", "profiles", "show", "hardened")
 	if code != 0 || !strings.Contains(out, "at most CAP_NET_BIND_SERVICE") || !strings.Contains(out, "at most 1024 tasks") ||
 		!regexp.MustCompile(`restricted\s+Running as Non-root\s+not enforced`).MatchString(out) {
-		t.Errorf("show restricted: exit %d\n%s", code, out)
+		t.Errorf("show hardened: exit %d\n%s", code, out)
 	}
 	if code, _, stderr := hardenctl(t, "", "profiles", "show", "nope"); code != exitInvalid || !strings.Contains(stderr, "nope") {
 		t.Errorf("show nope: exit %d, stderr %q", code, stderr)

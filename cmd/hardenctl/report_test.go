@@ -12,7 +12,7 @@ import (
 
 func TestReport(t *testing.T) {
 	dir := t.TempDir()
-	kept := &decide.Report{ContainerID: "web", Profile: "restricted", ProfileSource: "policy default_profile", Runtime: "runc",
+	kept := &decide.Report{ContainerID: "web", Profile: "hardened", ProfileSource: "policy default_profile", Runtime: "runc",
 		Mode: "enforce", Policy: "built-in default", Changes: []hardening.Change{
 			{Rule: "capabilities", Field: "process.capabilities.effective", Before: "CAP_SYS_ADMIN", After: "CAP_NET_BIND_SERVICE"},
 			{Rule: "process", Field: "process.env", Before: "TOKEN=secret", After: ""},
@@ -24,13 +24,13 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := hardenctl(t, "", "report", "--dir", dir, "web")
-	if code != 0 || !strings.Contains(out, "k8s.io/web") || !strings.Contains(out, "restricted (policy default_profile)") ||
+	if code != 0 || !strings.Contains(out, "k8s.io/web") || !strings.Contains(out, "hardened (policy default_profile)") ||
 		!strings.Contains(out, "process.capabilities.effective") || strings.Contains(out, "secret") {
 		t.Errorf("table: exit %d, stderr %q\n%s", code, stderr, out)
 	}
 	code, out, _ = hardenctl(t, "", "report", "--dir", dir, "-o", "json", "--namespace", "k8s.io", "web")
 	var got decide.Report
-	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Profile != "restricted" || len(got.Changes) != 2 {
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Profile != "hardened" || len(got.Changes) != 2 {
 		t.Errorf("json: exit %d\n%s", code, out)
 	}
 	if code, out, _ = hardenctl(t, "", "report", "--dir", dir, "bad"); code != 0 || !strings.Contains(out, "refused by hardening policy") {

@@ -100,10 +100,10 @@ func TestCRISysctls(t *testing.T) {
 	_, err := e.runPod(t, t.Name()+"-unsafe", podOpts{Handler: handlerHardened,
 		Sysctls: map[string]string{"fs.mqueue.msg_max": "100"}})
 	if err == nil {
-		t.Fatal("a pod with fs.mqueue.msg_max ran on hardened, want it refused (not in restricted's safe set)")
+		t.Fatal("a pod with fs.mqueue.msg_max ran on hardened, want it refused (not in hardened's safe set)")
 	}
 	t.Logf("refused: %v", err)
-	for _, w := range []string{"hardened", "linux.sysctl", "fs.mqueue.msg_max", "restricted"} {
+	for _, w := range []string{"hardened", "linux.sysctl", "fs.mqueue.msg_max", "hardened"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("the CRI error does not name %q:\n%v", w, err)
 		}
@@ -112,19 +112,19 @@ func TestCRISysctls(t *testing.T) {
 
 // TestCRIRouteProfileNotLowered: the hardened-min policy's route sends pods
 // labelled hardened.test/strict=true to profile strict. Such a pod cannot
-// annotate itself down to restricted; without the annotation it runs
+// annotate itself down to hardened; without the annotation it runs
 // strict.
 func TestCRIRouteProfileNotLowered(t *testing.T) {
 	e := env(t)
 	needShim(t, e)
 	labels := map[string]string{"hardened.test/strict": "true"}
 	_, err := e.runPod(t, t.Name()+"-lowered", podOpts{Handler: handlerMin, Labels: labels,
-		Annotations: map[string]string{"hardened.dev/profile": "restricted"}})
+		Annotations: map[string]string{"hardened.dev/profile": "hardened"}})
 	if err == nil {
-		t.Fatal("a pod the route sends to strict ran with profile restricted from its annotation")
+		t.Fatal("a pod the route sends to strict ran with profile hardened from its annotation")
 	}
 	t.Logf("refused: %v", err)
-	for _, w := range []string{"hardened", "hardened.dev/profile", "restricted", "strict", "route"} {
+	for _, w := range []string{"hardened", "hardened.dev/profile", "hardened", "strict", "route"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("the CRI error does not name %q:\n%v", w, err)
 		}

@@ -299,7 +299,7 @@ func (e *Env) assertPinnedAndReleased(t *testing.T, id string) {
 }
 
 // TestCRIRestrictedPod: a pod on the hardened RuntimeClass with no
-// annotation gets the node policy's default profile, "restricted", in its
+// annotation gets the node policy's default profile, "hardened", in its
 // init process and in what is exec'd into it.
 func TestCRIRestrictedPod(t *testing.T) {
 	e := env(t)
@@ -313,7 +313,7 @@ func TestCRIRestrictedPod(t *testing.T) {
 	if len(sleepPid) != 1 {
 		t.Fatalf("pidof sleep: %q", sleepPid)
 	}
-	// restricted: CAP_NET_BIND_SERVICE (bit 10) at most.
+	// hardened: CAP_NET_BIND_SERVICE (bit 10) at most.
 	for _, tc := range []struct{ who, name, capEff string }{
 		{"self", "cat", "0000000000000400"},        // exec'd: hardened like the init process
 		{sleepPid[0], "sleep", "0000000000000400"}, // the container's init
@@ -395,7 +395,7 @@ func TestCRIGVisorPod(t *testing.T) {
 	}
 	st := e.mustExec(t, client, "cat", "/proc/self/status")
 	if got := statusField(st, "CapEff"); got != "0000000000000400" {
-		t.Errorf("gVisor container CapEff = %s, want 0000000000000400 (restricted)", got)
+		t.Errorf("gVisor container CapEff = %s, want 0000000000000400 (hardened)", got)
 	}
 }
 
@@ -489,11 +489,11 @@ func TestCRIProfileBelowMinimumRefused(t *testing.T) {
 		_, err = p.start(t, "sleeper", ctrOpts{Command: sleepCmd, Annotations: ann})
 	}
 	if err == nil {
-		t.Fatal("a pod asking for profile baseline below minimum restricted was started")
+		t.Fatal("a pod asking for profile baseline below minimum hardened was started")
 	}
 	t.Logf("CRI error: %v", err)
 	msg := err.Error()
-	for _, want := range []string{"baseline", "restricted"} {
+	for _, want := range []string{"baseline", "hardened"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the CRI error does not name %q", want)
 		}

@@ -19,7 +19,7 @@
 //   - runtimes: `runc` (the stock runc shim), and, installed by
 //     deploy/installer/install.sh from deploy/node/ exactly as the
 //     DaemonSet does it, `hardened` and `hardened-gvisor`; plus
-//     `hardened-min`, a test policy whose minimum profile is "restricted"
+//     `hardened-min`, a test policy whose minimum profile is "hardened"
 //     and whose route sends pods labelled hardened.test/strict=true to
 //     "strict".
 //     The installer's paths are in the temp tree (ETC_DIR moved), so the
@@ -273,7 +273,7 @@ const cniConfig = `{
 }
 `
 
-// A test-only runtime: the minimum profile is "restricted", so a pod
+// A test-only runtime: the minimum profile is "hardened", so a pod
 // asking for "baseline" must be refused.
 const minDropIn = `version = 3
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.hardened-min]
@@ -285,8 +285,8 @@ const minDropIn = `version = 3
     ConfigPath = %[2]q
 `
 
-const minPolicy = `default_profile = "restricted"
-minimum_profile = "restricted"
+const minPolicy = `default_profile = "hardened"
+minimum_profile = "hardened"
 mode = "enforce"
 [runtimes.runc]
 path = "runc"

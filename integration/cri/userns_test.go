@@ -156,8 +156,8 @@ func TestCRIUserNamespacePod(t *testing.T) {
 	for _, x := range []struct{ what, id string }{{"sandbox", p.ID}, {"container", id}} {
 		r := e.report(t, x.id)
 		t.Logf("%s report: profile %s runtime %s policy %s", x.what, r.Profile, r.Runtime, r.Policy)
-		if r.Policy != e.nodePolicy() || r.Profile != "restricted" || r.Runtime != "runc" {
-			t.Errorf("%s report: policy %q profile %q runtime %q, want %s, restricted, runc", x.what, r.Policy, r.Profile, r.Runtime, e.nodePolicy())
+		if r.Policy != e.nodePolicy() || r.Profile != "hardened" || r.Runtime != "runc" {
+			t.Errorf("%s report: policy %q profile %q runtime %q, want %s, hardened, runc", x.what, r.Policy, r.Profile, r.Runtime, e.nodePolicy())
 		}
 	}
 

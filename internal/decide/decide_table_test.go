@@ -94,8 +94,8 @@ func TestDecideTable(t *testing.T) {
 		spec   string
 		reason string
 	}{
-		{name: "default: restricted on runc", pol: enforce, check: func(t *testing.T, p *Plan) {
-			if p.Report.Profile != "restricted" || p.Report.Runtime != "runc" || p.Runc.BinaryName != "/usr/bin/runc" || p.Spec == nil {
+		{name: "default: hardened on runc", pol: enforce, check: func(t *testing.T, p *Plan) {
+			if p.Report.Profile != "hardened" || p.Report.Runtime != "runc" || p.Runc.BinaryName != "/usr/bin/runc" || p.Spec == nil {
 				t.Errorf("report %+v, runc %+v", p.Report, p.Runc)
 			}
 		}},
@@ -123,7 +123,7 @@ func TestDecideTable(t *testing.T) {
 		{name: "seccomp_notify with a run dir too long for a socket: refused", pol: parsePolicy(t, "seccomp_notify = \"report\"\n"), edit: func(f *Facts) {
 			f.Host.RunDir = "/run/" + strings.Repeat("x", 80)
 		}, kind: errdefs.ErrFailedPrecondition, names: []string{"longer than a unix socket address allows"}},
-		{name: "scratch declared by an image label and the policy: tmpfs copy-up mounts under restricted", pol: parsePolicy(t, "scratch = [{ path = \"/srv/data\", size = \"1g\" }]\n"), edit: func(f *Facts) {
+		{name: "scratch declared by an image label and the policy: tmpfs copy-up mounts under hardened", pol: parsePolicy(t, "scratch = [{ path = \"/srv/data\", size = \"1g\" }]\n"), edit: func(f *Facts) {
 			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/var/cache/nginx"}
 		}, check: func(t *testing.T, p *Plan) {
 			got := map[string][]string{}
@@ -151,12 +151,12 @@ func TestDecideTable(t *testing.T) {
 		{name: "scratch label outside the allowed roots: refused", pol: enforce, edit: func(f *Facts) {
 			f.Containerd.ImageLabels = map[string]string{profiles.ScratchLabel: "/usr/lib/x"}
 		}, kind: errdefs.ErrFailedPrecondition, rule: "rootfs", names: []string{"image label hardened.dev/scratch", "not under /var"}},
-		{name: "baseline enforced, restricted audited: the writes are to be read", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"), check: func(t *testing.T, p *Plan) {
-			if w := p.Report.Written; w == nil || w.Profile != "restricted" || w.Unavailable != "" || !slices.Contains(p.WrittenExclude, "/tmp") || !slices.Contains(p.WrittenExclude, "/proc") {
+		{name: "baseline enforced, hardened audited: the writes are to be read", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"hardened\"\n"), check: func(t *testing.T, p *Plan) {
+			if w := p.Report.Written; w == nil || w.Profile != "hardened" || w.Unavailable != "" || !slices.Contains(p.WrittenExclude, "/tmp") || !slices.Contains(p.WrittenExclude, "/proc") {
 				t.Errorf("written %+v, exclude %v", p.Report.Written, p.WrittenExclude)
 			}
 		}},
-		{name: "restricted enforced: no writes to read", pol: enforce, check: func(t *testing.T, p *Plan) {
+		{name: "hardened enforced: no writes to read", pol: enforce, check: func(t *testing.T, p *Plan) {
 			if p.Report.Written != nil {
 				t.Errorf("written %+v", p.Report.Written)
 			}
@@ -208,7 +208,7 @@ func TestDecideTable(t *testing.T) {
 		}, kind: errdefs.ErrFailedPrecondition, names: []string{"not installed"}, rule: hardening.RuleRuntime},
 		{name: "host namespace by inode", pol: enforce, edit: func(f *Facts) {
 			f.Host.HostNamespaces = []string{"network namespace path /proc/2/ns/net is the host's"}
-		}, kind: errdefs.ErrFailedPrecondition, names: []string{"refused by profile restricted", "/proc/2/ns/net is the host's"}, rule: hardening.RuleNamespaces},
+		}, kind: errdefs.ErrFailedPrecondition, names: []string{"refused by profile hardened", "/proc/2/ns/net is the host's"}, rule: hardening.RuleNamespaces},
 		{name: "namespace path unreadable", pol: enforce, edit: func(f *Facts) { f.Host.HostNamespacesErr = errors.New("stat /x: no such file") },
 			kind: errdefs.ErrInvalidArgument, names: []string{"stat /x"}},
 		{name: "engine refusal keeps its cause", pol: enforce, spec: "cri-privileged.json", edit: func(f *Facts) {
@@ -222,10 +222,10 @@ func TestDecideTable(t *testing.T) {
 				t.Errorf("audit plan: spec %v, report %+v", p.Spec != nil, p.Report)
 			}
 		}},
-		{name: "enforce baseline, audit restricted: reported, not applied", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"),
+		{name: "enforce baseline, audit hardened: reported, not applied", pol: parsePolicy(t, "default_profile = \"baseline\"\naudit_profile = \"hardened\"\n"),
 			check: func(t *testing.T, p *Plan) {
 				a := p.Report.Audit
-				if p.Report.Profile != "baseline" || a == nil || a.Profile != "restricted" || a.ProfileSource != "policy audit_profile" || a.Refused != "" {
+				if p.Report.Profile != "baseline" || a == nil || a.Profile != "hardened" || a.ProfileSource != "policy audit_profile" || a.Refused != "" {
 					t.Fatalf("report %+v, audit %+v", p.Report, a)
 				}
 				readOnly := false

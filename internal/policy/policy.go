@@ -165,7 +165,7 @@ func NodeFile() string {
 // Default returns the built-in policy used when no policy file is given.
 func Default() *Policy {
 	return &Policy{
-		DefaultProfile: "restricted",
+		DefaultProfile: "hardened",
 		MinimumProfile: "baseline",
 		Mode:           ModeEnforce,
 		AppArmor:       profiles.AppArmorIfAvailable,

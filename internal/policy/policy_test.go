@@ -151,7 +151,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte("name = \"web\"\nextends = \"restricted\"\nrank = 15\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte("name = \"web\"\nextends = \"hardened\"\nrank = 15\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	set, err := profiles.Load(dir)
@@ -168,13 +168,13 @@ func TestCheck(t *testing.T) {
 		{
 			name:    "unknown default",
 			policy:  "mode = \"audit\"\ndefault_profile = \"strictest\"\n",
-			err:     `p.toml:2: default_profile: unknown profile "strictest" (known: baseline, web, restricted, strict)`,
+			err:     `p.toml:2: default_profile: unknown profile "strictest" (known: baseline, web, hardened, restricted, strict)`,
 			unknown: true,
 		},
 		{
 			name:    "unknown minimum",
 			policy:  "minimum_profile = \"x\"\n",
-			err:     `p.toml:1: minimum_profile: unknown profile "x" (known: baseline, web, restricted, strict)`,
+			err:     `p.toml:1: minimum_profile: unknown profile "x" (known: baseline, web, hardened, restricted, strict)`,
 			unknown: true,
 		},
 		{
@@ -184,26 +184,26 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:   "route below minimum",
-			policy: "minimum_profile = \"restricted\"\n[[routes]]\nmatch = {}\nprofile = \"strict\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\nprofile = \"web\"\n",
-			err:    `p.toml:7: route #2 profile "web" is less strict than minimum_profile "restricted"`,
+			policy: "minimum_profile = \"hardened\"\n[[routes]]\nmatch = {}\nprofile = \"strict\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\nprofile = \"web\"\n",
+			err:    `p.toml:7: route #2 profile "web" is less strict than minimum_profile "hardened"`,
 		},
-		{name: "audit profiles", policy: "default_profile = \"baseline\"\naudit_profile = \"restricted\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\naudit_profile = \"strict\"\n"},
+		{name: "audit profiles", policy: "default_profile = \"baseline\"\naudit_profile = \"hardened\"\n[[routes]]\nmatch = { labels = { a = \"b\" } }\naudit_profile = \"strict\"\n"},
 		{
 			name:    "unknown audit profile",
 			policy:  "audit_profile = \"nope\"\n",
-			err:     `p.toml:1: audit_profile: unknown profile "nope" (known: baseline, web, restricted, strict)`,
+			err:     `p.toml:1: audit_profile: unknown profile "nope" (known: baseline, web, hardened, restricted, strict)`,
 			unknown: true,
 		},
 		{
 			name:    "unknown route audit profile",
 			policy:  "[[routes]]\naudit_profile = \"nope\"\n",
-			err:     `p.toml:2: route #1 audit_profile: unknown profile "nope" (known: baseline, web, restricted, strict)`,
+			err:     `p.toml:2: route #1 audit_profile: unknown profile "nope" (known: baseline, web, hardened, restricted, strict)`,
 			unknown: true,
 		},
 		{
 			name:    "unknown route profile",
 			policy:  "[[routes]]\nprofile = \"nope\"\n",
-			err:     `p.toml:2: route #1 profile: unknown profile "nope" (known: baseline, web, restricted, strict)`,
+			err:     `p.toml:2: route #1 profile: unknown profile "nope" (known: baseline, web, hardened, restricted, strict)`,
 			unknown: true,
 		},
 	} {

@@ -12,11 +12,11 @@ import (
 
 func TestKeepAndRead(t *testing.T) {
 	dir := t.TempDir()
-	if err := Keep(dir, "k8s.io", &decide.Report{ContainerID: "c1", Profile: "restricted", Mode: "enforce"}); err != nil {
+	if err := Keep(dir, "k8s.io", &decide.Report{ContainerID: "c1", Profile: "hardened", Mode: "enforce"}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Read(dir, "k8s.io", "c1")
-	if err != nil || r.Profile != "restricted" {
+	if err != nil || r.Profile != "hardened" {
 		t.Fatalf("read %+v, %v", r, err)
 	}
 	for _, bad := range [][2]string{{"../x", "c"}, {"ns", "../../etc/passwd"}, {"ns", ""}} {

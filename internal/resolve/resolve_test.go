@@ -13,13 +13,13 @@ import (
 )
 
 // testSet is the built-ins plus "web" (rank 15, between baseline and
-// restricted) and "restricted-too" (rank 20, as strict as restricted).
+// hardened) and "hardened-too" (rank 20, as strict as hardened).
 func testSet(t *testing.T) *profiles.Set {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"web.toml":            "name = \"web\"\nextends = \"restricted\"\nrank = 15\n",
-		"restricted-too.toml": "name = \"restricted-too\"\nextends = \"restricted\"\n",
+		"web.toml":            "name = \"web\"\nextends = \"hardened\"\nrank = 15\n",
+		"hardened-too.toml": "name = \"hardened-too\"\nextends = \"hardened\"\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -95,12 +95,12 @@ func TestResolve(t *testing.T) {
 	}{
 		{
 			name: "default", p: def,
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "nil policy is the default", p: nil,
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
@@ -123,13 +123,13 @@ func TestResolve(t *testing.T) {
 		{
 			name: "annotation unknown", p: def,
 			in:      Inputs{Annotations: ann(AnnotationProfile, "strictest")},
-			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="strictest": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="strictest": names no known profile (known: baseline, web, hardened, hardened-too, restricted, strict)`,
 			unknown: true,
 		},
 		{
 			name: "annotation empty", p: def,
 			in:      Inputs{Annotations: ann(AnnotationProfile, "")},
-			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: annotation hardened.dev/profile="": names no known profile (known: baseline, web, hardened, hardened-too, restricted, strict)`,
 			unknown: true,
 		},
 		{
@@ -141,45 +141,45 @@ func TestResolve(t *testing.T) {
 		{
 			name: "image label looser: ignored with a note", p: def,
 			in:      Inputs{ImageLabels: ann(LabelProfile, "baseline")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
-			notes: []string{"image label asks for baseline, less strict than restricted (from policy default_profile): ignored"},
+			notes: []string{"image label asks for baseline, less strict than hardened (from policy default_profile): ignored"},
 		},
 		{
 			name: "image label as strict: ignored with a note", p: def,
-			in:      Inputs{ImageLabels: ann(LabelProfile, "restricted-too")},
-			profile: "restricted", profileSource: "policy default_profile",
+			in:      Inputs{ImageLabels: ann(LabelProfile, "hardened-too")},
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
-			notes: []string{"image label asks for restricted-too, no stricter than restricted (from policy default_profile): ignored"},
+			notes: []string{"image label asks for hardened-too, no stricter than hardened (from policy default_profile): ignored"},
 		},
 		{
 			name: "image label equal: nothing to say", p: def,
-			in:      Inputs{ImageLabels: ann(LabelProfile, "restricted")},
-			profile: "restricted", profileSource: "policy default_profile",
+			in:      Inputs{ImageLabels: ann(LabelProfile, "hardened")},
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "image label unknown", p: def,
 			in:      Inputs{ImageLabels: ann(LabelProfile, "nope")},
-			err:     `refused by hardening policy: profile: image label hardened.dev/profile="nope": names no known profile (known: baseline, web, restricted, restricted-too, strict)`,
+			err:     `refused by hardening policy: profile: image label hardened.dev/profile="nope": names no known profile (known: baseline, web, hardened, hardened-too, restricted, strict)`,
 			unknown: true,
 		},
 		{
 			name: "image label is a floor a looser annotation cannot go below", p: def,
-			in:  Inputs{Annotations: ann(AnnotationProfile, "baseline"), ImageLabels: ann(LabelProfile, "restricted")},
-			err: `refused by hardening policy: profile: annotation hardened.dev/profile="baseline": is below profile "restricted", which image label hardened.dev/profile sets as the floor: an annotation may only raise it`,
+			in:  Inputs{Annotations: ann(AnnotationProfile, "baseline"), ImageLabels: ann(LabelProfile, "hardened")},
+			err: `refused by hardening policy: profile: annotation hardened.dev/profile="baseline": is below profile "hardened", which image label hardened.dev/profile sets as the floor: an annotation may only raise it`,
 		},
 		{
 			name: "an annotation at the image label's floor", p: def,
-			in:      Inputs{Annotations: ann(AnnotationProfile, "restricted"), ImageLabels: ann(LabelProfile, "web")},
-			profile: "restricted", profileSource: "annotation hardened.dev/profile",
+			in:      Inputs{Annotations: ann(AnnotationProfile, "hardened"), ImageLabels: ann(LabelProfile, "web")},
+			profile: "hardened", profileSource: "annotation hardened.dev/profile",
 			runtime: "runc", runtimeSource: "default",
-			notes: []string{"image label asks for web, less strict than restricted (from annotation hardened.dev/profile): ignored"},
+			notes: []string{"image label asks for web, less strict than hardened (from annotation hardened.dev/profile): ignored"},
 		},
 		{
 			name: "a route's strict profile is not lowered by an annotation", p: rt,
-			in:  Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationProfile, "restricted")},
-			err: `refused by hardening policy: profile: annotation hardened.dev/profile="restricted": is below profile "strict", which policy route #2 sets as the floor: an annotation may only raise it`,
+			in:  Inputs{Labels: ann("team", "build"), Annotations: ann(AnnotationProfile, "hardened")},
+			err: `refused by hardening policy: profile: annotation hardened.dev/profile="hardened": is below profile "strict", which policy route #2 sets as the floor: an annotation may only raise it`,
 		},
 		{
 			name: "a route's floor at equal rank", p: rt,
@@ -203,25 +203,25 @@ func TestResolve(t *testing.T) {
 		{
 			name: "image label labels are not pod labels", p: rt,
 			in:      Inputs{ImageLabels: ann("team", "build")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "route needs all its annotations and labels", p: rt,
 			in:      Inputs{Annotations: ann("example.com/untrusted", "true")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "route needs equal values", p: rt,
 			in:      Inputs{Annotations: ann("example.com/untrusted", "yes"), Labels: ann("tier", "edge")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "route sends to gvisor", p: rt,
 			in:      Inputs{Annotations: ann("example.com/untrusted", "true", "other", "x"), Labels: ann("tier", "edge", "team", "build")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "gvisor", runtimeSource: "policy route #1",
 		},
 		{
@@ -244,20 +244,20 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "image label stricter than the route profile", p: rt,
-			in:      Inputs{Labels: ann("team", "web"), ImageLabels: ann(LabelProfile, "restricted")},
-			profile: "restricted", profileSource: "image label hardened.dev/profile",
+			in:      Inputs{Labels: ann("team", "web"), ImageLabels: ann(LabelProfile, "hardened")},
+			profile: "hardened", profileSource: "image label hardened.dev/profile",
 			runtime: "runc", runtimeSource: "default",
 		},
 		{
 			name: "annotation gvisor", p: def,
 			in:      Inputs{Annotations: ann(AnnotationRuntime, "gvisor")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "gvisor", runtimeSource: "annotation hardened.dev/runtime",
 		},
 		{
 			name: "annotation runc", p: def,
 			in:      Inputs{Annotations: ann(AnnotationRuntime, "runc")},
-			profile: "restricted", profileSource: "policy default_profile",
+			profile: "hardened", profileSource: "policy default_profile",
 			runtime: "runc", runtimeSource: "annotation hardened.dev/runtime",
 		},
 		{
@@ -416,7 +416,7 @@ func TestResolveNeverBelowMinimum(t *testing.T) {
 }
 
 func TestResolveAuditProfile(t *testing.T) {
-	p, err := policy.Parse([]byte("default_profile = \"baseline\"\naudit_profile = \"restricted\"\n"+
+	p, err := policy.Parse([]byte("default_profile = \"baseline\"\naudit_profile = \"hardened\"\n"+
 		"[[routes]]\nmatch = { labels = { tier = \"edge\" } }\naudit_profile = \"strict\"\n"), "p.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -427,13 +427,13 @@ func TestResolveAuditProfile(t *testing.T) {
 		audit, src   string
 		noteContains string
 	}{
-		{name: "the policy's", audit: "restricted", src: "policy audit_profile"},
+		{name: "the policy's", audit: "hardened", src: "policy audit_profile"},
 		{name: "the route's", in: Inputs{Labels: map[string]string{"tier": "edge"}}, audit: "strict", src: "policy route #1 audit_profile"},
 		{name: "the namespace's", in: Inputs{NamespaceLabels: map[string]string{NamespaceAuditProfile: "strict"}}, audit: "strict", src: "namespace label hardened.dev/audit-profile"},
-		{name: "the route's over the namespace's", in: Inputs{Labels: map[string]string{"tier": "edge"}, NamespaceLabels: map[string]string{NamespaceAuditProfile: "restricted"}},
+		{name: "the route's over the namespace's", in: Inputs{Labels: map[string]string{"tier": "edge"}, NamespaceLabels: map[string]string{NamespaceAuditProfile: "hardened"}},
 			audit: "strict", src: "policy route #1 audit_profile"},
-		{name: "not stricter than the enforced one", in: Inputs{Annotations: map[string]string{AnnotationProfile: "restricted"}},
-			noteContains: "policy audit_profile restricted is not stricter than restricted"},
+		{name: "not stricter than the enforced one", in: Inputs{Annotations: map[string]string{AnnotationProfile: "hardened"}},
+			noteContains: "policy audit_profile hardened is not stricter than hardened"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := Resolve(p, nil, tc.in)
