@@ -18,7 +18,7 @@ func testSet(t *testing.T) *profiles.Set {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range map[string]string{
-		"web.toml":            "name = \"web\"\nextends = \"hardened\"\nrank = 15\n",
+		"web.toml":          "name = \"web\"\nextends = \"hardened\"\nrank = 15\n",
 		"hardened-too.toml": "name = \"hardened-too\"\nextends = \"hardened\"\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
