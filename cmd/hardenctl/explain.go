@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hardened-dev/hardened/hardening"
+	"github.com/hardened-dev/hardened/internal/crispec"
 	"github.com/hardened-dev/hardened/internal/decide"
 	"github.com/hardened-dev/hardened/internal/hostfacts"
 	"github.com/hardened-dev/hardened/internal/hostprobe"
@@ -33,14 +34,26 @@ import (
 // pass the gate and skips what only the node can answer, and says so.
 func explainCmd() *cobra.Command {
 	o := &explainOptions{annotations: kvFlag{}, imageLabels: kvFlag{}, labels: kvFlag{}, namespaceLabels: kvFlag{}}
+	po := &podOptions{}
 	var apparmor string
 	c := &cobra.Command{
-		Use:   "explain [flags] SPEC.json|-",
-		Short: "Decide a spec as the shim's Create does and print what it would run",
+		Use:   "explain [flags] SPEC.json|- | explain -f POD.yaml|-",
+		Short: "Decide a spec, or a Pod manifest's containers, as the shim's Create does",
 		Long: "explain decides an OCI spec as the shim's Create does (package decide) and prints the config.json " +
 			"the shim would write (or, with --diff, the changes by rule; with -o json|yaml, the spec and the report). " +
-			"Host facts are this host's unless --offline. A spec that would be refused exits 3.",
-		Args: args(1, 1, "one spec file (or - for stdin)"),
+			"Host facts are this host's unless --offline. A spec that would be refused exits 3.\n\n" +
+			"With -f, explain reads Kubernetes manifests (Pods, and the pod templates of Deployments, StatefulSets, " +
+			"DaemonSets, ReplicaSets, Jobs and CronJobs), builds each pod's sandbox and container specs as the kubelet " +
+			"and containerd's CRI would (image configs from containerd's store at --address when the images are there), " +
+			"and prints per container whether it runs, under which profile and runtime, and how many fields change; " +
+			"-o json|yaml adds each report and config. Exit 3 if any container would be refused. docs/explain-pods.md " +
+			"says what is modelled.",
+		Args: func(c *cobra.Command, a []string) error {
+			if po.file != "" {
+				return args(0, 0, "no spec file with -f")(c, a)
+			}
+			return args(1, 1, "one spec file (or - for stdin), or -f with manifests")(c, a)
+		},
 		RunE: func(c *cobra.Command, a []string) error {
 			switch apparmor {
 			case "auto":
@@ -50,6 +63,12 @@ func explainCmd() *cobra.Command {
 			case "no":
 			default:
 				return fmt.Errorf("%w: --apparmor takes auto, yes or no", errUsage)
+			}
+			if po.file != "" {
+				if o.diff || o.reportFile != "" || o.profile != "" || len(o.annotations)+len(o.labels)+len(o.imageLabels) > 0 || o.containerID != "" || o.sandboxRuntime != "" {
+					return fmt.Errorf("%w: with -f, the pods say their profile, annotations and labels: --diff, --report, --profile, --annotation, --label, --image-label, --container-id and --sandbox-runtime do not apply", errUsage)
+				}
+				return runExplainPods(o, po, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
 			}
 			o.specFile = a[0]
 			return runExplain(o, c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
@@ -71,6 +90,13 @@ func explainCmd() *cobra.Command {
 	fl.Var(o.imageLabels, "image-label", "an image config label k=v (repeatable)")
 	fl.Var(o.labels, "label", "a container or pod label k=v (repeatable)")
 	fl.Var(o.namespaceLabels, "namespace-label", "a label of the containerd namespace k=v, the operator's (repeatable)")
+	fl.StringVarP(&po.file, "filename", "f", "", "Kubernetes manifests (YAML or JSON, - for stdin): explain each pod's containers")
+	fl.StringVar(&po.address, "address", "/run/containerd/containerd.sock", "with -f: containerd's socket, to read image configs from its store (namespace k8s.io)")
+	fl.StringVar(&po.criRoot, "cri-root", crispec.DefaultNode().RootDir, "with -f: containerd's CRI root directory (sandbox files)")
+	fl.StringVar(&po.criState, "cri-state", crispec.DefaultNode().StateDir, "with -f: containerd's CRI state directory (the pods' /dev/shm)")
+	fl.StringVar(&po.kubeletRoot, "kubelet-root", "/var/lib/kubelet", "with -f: the kubelet's root directory (the pods' volumes)")
+	fl.StringVar(&po.cgroupParent, "cgroup-parent", "", "with -f: the pods' cgroup parent, as the kubelet passes it (default: none)")
+	fl.StringSliceVar(&po.handlers, "handler", []string{"hardened"}, "with -f: the runtime handlers that run the shim with --policy (a pod on another handler is not decided; for hardened-gvisor: --handler hardened-gvisor --policy /etc/hardened/policy-gvisor.toml)")
 	outputFlag(c, &o.output, "spec", "json", "yaml")
 	return c
 }
