@@ -94,6 +94,7 @@ func explainCmd() *cobra.Command {
 	fl.StringVar(&po.address, "address", "/run/containerd/containerd.sock", "with -f: containerd's socket, to read image configs from its store (namespace k8s.io)")
 	fl.StringVar(&po.criRoot, "cri-root", crispec.DefaultNode().RootDir, "with -f: containerd's CRI root directory (sandbox files)")
 	fl.StringVar(&po.criState, "cri-state", crispec.DefaultNode().StateDir, "with -f: containerd's CRI state directory (the pods' /dev/shm)")
+	fl.StringVar(&po.pauseImage, "pause-image", crispec.PauseImage().Name, "with -f: containerd's sandbox image (its config from the store when it is there)")
 	fl.StringVar(&po.kubeletRoot, "kubelet-root", "/var/lib/kubelet", "with -f: the kubelet's root directory (the pods' volumes)")
 	fl.StringVar(&po.cgroupParent, "cgroup-parent", "", "with -f: the pods' cgroup parent, as the kubelet passes it (default: none)")
 	fl.StringSliceVar(&po.handlers, "handler", []string{"hardened"}, "with -f: the runtime handlers that run the shim with --policy (a pod on another handler is not decided; for hardened-gvisor: --handler hardened-gvisor --policy /etc/hardened/policy-gvisor.toml)")

@@ -36,6 +36,7 @@ type podOptions struct {
 	file, address             string
 	criRoot, criState         string
 	kubeletRoot, cgroupParent string
+	pauseImage                string
 	handlers                  []string
 }
 
@@ -137,9 +138,12 @@ func explainPod(p kube.Pod, po *podOptions, node crispec.Node, host decide.Host,
 	base.Hardened = true
 	sbID := fakeID("sandbox", p.Namespace, p.Name, p.UID)
 	sb := crispec.Sandbox{ID: sbID, Pid: sandboxPid, NetNS: "/var/run/netns/cni-" + sbID[:8], Config: p.Sandbox, Hostname: hostname}
-	pause := images.image(crispec.PauseImage().Name)
+	pause := images.image(po.pauseImage)
 	if !pause.Known {
-		pause = crispec.PauseImage()
+		// containerd's default pause image's config.
+		def := crispec.PauseImage()
+		def.Name = pause.Name
+		pause = def
 	}
 	sbLabels := criLabels(p.Sandbox.GetLabels(), pause.Config.Labels, decide.ContainerTypeSandbox)
 	v := base

@@ -98,6 +98,8 @@ type Env struct {
 	// not configured and ShimErr says why.
 	Shim    string
 	ShimErr error
+	// CLI is hardenctl, built with the shim ("" when it was not).
+	CLI string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -352,7 +354,7 @@ func setup(ctx context.Context) (_ *Env, err error) {
 	if bins, _, err := harness.Build(repo, tools, filepath.Join(dir, "src-bin")); err != nil {
 		e.ShimErr = err
 	} else {
-		e.Shim = bins.Shim
+		e.Shim, e.CLI = bins.Shim, bins.CLI
 	}
 
 	// containerd's config; install.sh adds the imports line and the drop-in.
@@ -481,6 +483,9 @@ func appendFile(path, text string) error {
 // consent to read-only host paths (TestCRIHostPathConsent).
 const hostRODir = "host-ro"
 
+// kubeletDir is the temp dir's stand-in for the kubelet's root directory.
+const kubeletDir = "kubelet"
+
 // consentPrivateRoot puts the operator's consent for this containerd's own
 // per-pod CRI files at the top of the node policy at path. The profiles'
 // own prefixes name containerd's default root and state
@@ -503,6 +508,8 @@ func (e *Env) consentPrivateRoot(path string) error {
 	} {
 		fmt.Fprintf(&b, "  { prefix = %q },\n", filepath.Join(e.Dir, p)+"/")
 	}
+	// The kubelet of TestCRIExplainPods keeps its pods' volumes here.
+	fmt.Fprintf(&b, "  { prefix = %q },\n", filepath.Join(e.Dir, kubeletDir, "pods", "{pod-uid}")+"/")
 	fmt.Fprintf(&b, "  { prefix = %q, read_only = true },\n", filepath.Join(e.Dir, hostRODir)+"/")
 	b.WriteString("]\n")
 	return os.WriteFile(path, append([]byte(b.String()), data...), 0o644)

@@ -221,7 +221,23 @@ func SandboxSpec(n Node, sb Sandbox, pause Image) (*specs.Spec, error) {
 		withAnnotation(annSandboxUID, cfg.GetMetadata().GetUid()), withAnnotation(annSandboxName, cfg.GetMetadata().GetName()),
 		withAnnotation(annSandboxLogDir, cfg.GetLogDirectory()), withAnnotation(annSandboxImage, pause.Name),
 		withAnnotation(annContainerType, decide.ContainerTypeSandbox))
-	return generate(sb.ID, opts...)
+	s, err := generate(sb.ID, opts...)
+	if err != nil {
+		return nil, err
+	}
+	// A privileged pod's sandbox gets a writable sysfs (podsandbox's
+	// CreateSandbox, after the spec).
+	if sc.GetPrivileged() {
+		for i := range s.Mounts {
+			if filepath.Clean(s.Mounts[i].Destination) == "/sys" {
+				if j := slices.Index(s.Mounts[i].Options, "ro"); j >= 0 {
+					s.Mounts[i].Options[j] = "rw"
+				}
+				break
+			}
+		}
+	}
+	return s, nil
 }
 
 // ContainerSpec is an app container's spec (buildLinuxSpec with the

@@ -88,6 +88,18 @@ func TestSandboxSpec(t *testing.T) {
 	if m := mount(s, "/dev/shm"); m == nil || m.Source != "/dev/shm" {
 		t.Errorf("hostIPC /dev/shm %+v", m)
 	}
+	if m := mount(s, "/sys"); m == nil || !slices.Contains(m.Options, "ro") {
+		t.Errorf("sandbox sysfs %+v", m)
+	}
+
+	// A privileged pod's sandbox: sysfs writable, no seccomp filter.
+	priv := testSandbox(&runtime.LinuxSandboxSecurityContext{Privileged: true, Seccomp: &runtime.SecurityProfile{ProfileType: runtime.SecurityProfile_RuntimeDefault}}, nil)
+	if s, err = SandboxSpec(DefaultNode(), priv, PauseImage()); err != nil {
+		t.Fatal(err)
+	}
+	if m := mount(s, "/sys"); m == nil || !slices.Contains(m.Options, "rw") || slices.Contains(m.Options, "ro") || s.Linux.Seccomp != nil {
+		t.Errorf("privileged sandbox: sysfs %+v, seccomp %v", m, s.Linux.Seccomp != nil)
+	}
 }
 
 // TestContainerSpec: an app container with the kubelet's usual

@@ -192,6 +192,7 @@ spec:
 				equal(t, "sidecar unmasked", side.MaskedPaths, []string{})
 				equal(t, "sidecar not readonly", side.ReadonlyPaths, []string{})
 				equal(t, "sidecar apparmor", side.Apparmor.GetLocalhostRef(), "k8s-sidecar")
+				//lint:ignore SA1019 the kubelet sends both
 				equal(t, "sidecar apparmor (deprecated)", side.ApparmorProfile, "localhost/k8s-sidecar")
 				equal(t, "sidecar caps", side.Capabilities == nil, true)
 			},
@@ -284,6 +285,7 @@ spec:
 				web := container(t, d, "web")
 				apparmor := web.Config.Linux.SecurityContext.Apparmor
 				equal(t, "apparmor from annotation", apparmor.GetProfileType(), runtimeapi.SecurityProfile_RuntimeDefault)
+				//lint:ignore SA1019 the kubelet sends both
 				equal(t, "apparmor (deprecated)", web.Config.Linux.SecurityContext.ApparmorProfile, "runtime/default")
 				r := web.Config.Linux.Resources
 				// Limits only: the request defaults to the limit, so the pod

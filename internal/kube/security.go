@@ -147,6 +147,8 @@ func (p *podContext) containerSecurityContext(c *corev1.Container) (*runtimeapi.
 	if sc.Seccomp, err = seccompProfile(psc, c.SecurityContext, filepath.Join(p.opts.KubeletRoot, "seccomp")); err != nil {
 		return nil, err
 	}
+	// The kubelet still fills the deprecated field for older runtimes.
+	//lint:ignore SA1019 the kubelet sends both
 	if sc.Apparmor, sc.ApparmorProfile, err = appArmorProfile(p.meta.Annotations, psc, c); err != nil {
 		return nil, err
 	}
