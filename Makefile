@@ -67,10 +67,16 @@ unit: ## unit tests, fuzz seeds, golden files (no root needed); deploy manifests
 .PHONY: integration
 integration: tools build ## tests against a private containerd + runc + runsc (root)
 	HARDENED_REQUIRE_INTEGRATION=$(HARDENED_REQUIRE_INTEGRATION) TOOLS_BIN=$(TOOLS_BIN) \
-	  $(GO) test -count=1 -tags integration -timeout 50m -v ./integration/...
+	  $(GO) test -count=1 -tags integration -timeout 50m -v $$($(GO) list -tags integration ./integration/... | grep -v '/integration/vm$$')
+
+# The VM runs alone: qemu (software emulation) takes every core.
+.PHONY: test-vm
+test-vm: tools ## integration cases on Debian's kernel under qemu: cgroup v2 and AppArmor (root)
+	HARDENED_REQUIRE_INTEGRATION=$(HARDENED_REQUIRE_INTEGRATION) TOOLS_BIN=$(TOOLS_BIN) \
+	  $(GO) test -count=1 -tags integration -timeout 45m -v ./integration/vm/
 
 .PHONY: test
-test: unit integration ## everything CI runs: unit + integration
+test: unit integration test-vm ## everything CI runs: unit + integration + the VM
 
 .PHONY: fuzz
 fuzz: ## run every native fuzzer for FUZZTIME (executions) each

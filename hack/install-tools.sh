@@ -17,7 +17,7 @@ RUNSC_VERSION=v0.0.0-20260905035102-160fafc42237
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
-apt_pkgs=(libseccomp-dev pkg-config busybox-static iproute2 apparmor containernetworking-plugins)
+apt_pkgs=(libseccomp-dev pkg-config busybox-static iproute2 apparmor containernetworking-plugins qemu-system-x86)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -62,5 +62,8 @@ if ! have runsc "$RUNSC_VERSION"; then
   CGO_ENABLED=0 GOBIN=$bin go install "gvisor.dev/gvisor/runsc@$RUNSC_VERSION"
   stamp runsc "$RUNSC_VERSION"
 fi
+
+# make test-vm: Debian's kernel under qemu (cgroup v2, AppArmor).
+VM_DIR=${VM_DIR:-$(dirname "$bin")/vm} "$root/hack/vm-kernel.sh"
 
 log "tools ready in $bin"

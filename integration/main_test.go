@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,9 @@ func (e *env) id(prefix string) string {
 func (e *env) writeFile(name, content string, mode os.FileMode) string {
 	e.t.Helper()
 	p := e.d.Dir + "/" + name
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
 		e.t.Fatalf("failed to write %s: %v", p, err)
 	}

@@ -145,7 +145,7 @@ type Binaries struct {
 // wrapper next to the shim as installed on a node. HARDENED_SHIM_BINARY
 // uses a prebuilt shim (and the hardened-runsc next to it, if any);
 // HARDENED_SHIM_STANDIN=runc copies the stock runc shim under the hardened
-// shim's name. hardenctl is optional: a build failure of it is returned as
+// shim's name. A hardenctl next to a prebuilt shim is used as is. hardenctl is optional: a build failure of it is returned as
 // cliErr, not as err. tags are build tags for the shim (TestHookTag).
 func Build(repo, toolsBin, dir string, tags ...string) (b *Binaries, cliErr error, err error) {
 	b = &Binaries{Dir: dir, Shim: filepath.Join(dir, ShimBinary), Wrapper: filepath.Join(dir, WrapperBinary)}
@@ -182,7 +182,18 @@ func Build(repo, toolsBin, dir string, tags ...string) (b *Binaries, cliErr erro
 			return nil, nil, err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(repo, "cmd", CLIBinary)); err == nil {
+	prebuiltCLI := ""
+	if v := os.Getenv(EnvShimBinary); v != "" {
+		prebuiltCLI = filepath.Join(filepath.Dir(v), CLIBinary)
+	}
+	if _, err := os.Stat(prebuiltCLI); prebuiltCLI != "" && err == nil {
+		// A prebuilt hardenctl next to the prebuilt shim (the VM guest has
+		// no Go toolchain).
+		cli := filepath.Join(dir, CLIBinary)
+		if cliErr = copyFile(prebuiltCLI, cli); cliErr == nil {
+			b.CLI = cli
+		}
+	} else if _, err := os.Stat(filepath.Join(repo, "cmd", CLIBinary)); err == nil {
 		cli := filepath.Join(dir, CLIBinary)
 		if cliErr = goBuild(repo, "./cmd/"+CLIBinary, cli); cliErr == nil {
 			b.CLI = cli
