@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
@@ -131,27 +132,41 @@ func TestVMAppArmorOperatorProfiles(t *testing.T) {
 	}
 }
 
-// TestVMCgroupV2Limits: on cgroup v2 the profile's pids limit is the
-// container cgroup's pids.max; the node's devices are out of reach
-// through runc's eBPF device filter (a device node made in the container
-// cannot be opened); an Update raising the pids limit above the profile's
+// TestVMCgroupV2Limits: on cgroup v2, a spec giving the container a
+// device the profile does not allow (/dev/mem, its node and an allow rule)
+// is made safe: both removed, reported, and the device is out of reach,
+// also through a node made in the container (runc's eBPF device filter
+// refuses its open with EPERM); the profile's pids limit is the container
+// cgroup's pids.max; an Update raising the pids limit above the profile's
 // is refused and leaves pids.max as it was.
 func TestVMCgroupV2Limits(t *testing.T) {
 	requireNodeKernel(t, false)
 	e := newEnv(t)
 	baseline := e.policy("default_profile = \"baseline\"\nminimum_profile = \"baseline\"\n")
-	c := e.start(harness.Spec{ID: e.id("limits"), Runtime: harness.Hardened(baseline), Args: sh(
-		"mknod /tmp/mem c 1 1 && echo MKNOD-OK; head -c1 /tmp/mem >/dev/null && echo MEM-READ; echo READY; exec sleep 600")})
+	mem := func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+		major, minor, mode := int64(1), int64(1), os.FileMode(0o640)
+		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/mem", Type: "c", Major: 1, Minor: 1, FileMode: &mode})
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})
+		return nil
+	}
+	id := e.id("limits")
+	c := e.start(harness.Spec{ID: id, Runtime: harness.Hardened(baseline), SpecOpts: []oci.SpecOpts{mem}, Args: sh(
+		"ls /dev/mem && echo DEV-MEM-PRESENT; mknod /tmp/mem c 1 1 && echo MKNOD-OK; head -c1 /tmp/mem >/dev/null && echo MEM-READ; echo READY; exec sleep 600")})
 	if err := c.WaitOutput(e.ctx, "READY", readyTimeout); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut := c.Output()
 	t.Logf("device probe:\n%s%s", out, errOut)
 	switch {
+	case strings.Contains(out, "DEV-MEM-PRESENT"):
+		t.Errorf("/dev/mem from the spec is in the container:\n%s", out)
 	case !strings.Contains(out, "MKNOD-OK"):
 		t.Errorf("mknod of a device node failed (baseline keeps CAP_MKNOD): the probe proves nothing:\n%s%s", out, errOut)
 	case strings.Contains(out, "MEM-READ") || !strings.Contains(errOut, "Operation not permitted"):
 		t.Errorf("a device node for /dev/mem made in the container was not refused by the device filter (EPERM):\n%s%s", out, errOut)
+	}
+	if rep := e.readReport(id); !strings.Contains(rep.raw, "/dev/mem") || !strings.Contains(rep.raw, "allow c 1:1 rwm") {
+		t.Errorf("the report does not list /dev/mem and its allow rule removed:\n%s", rep.raw)
 	}
 	cg := v2Cgroup(t, int(c.Pid()))
 	pidsMax := func() string {

@@ -345,7 +345,13 @@ func TestCRIRestrictedPod(t *testing.T) {
 			t.Errorf("%s is not writable scratch space: %v %q", scratch, err, out)
 		}
 	}
-	if out := e.mustExec(t, id, "cat", "/sys/fs/cgroup/pids/pids.max"); strings.TrimSpace(out) != "1024" {
+	// cgroup v1's pids hierarchy, or the container's own cgroup v2 (its
+	// cgroup namespace's root; make test-vm).
+	pidsMax := "/sys/fs/cgroup/pids/pids.max"
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		pidsMax = "/sys/fs/cgroup/pids.max"
+	}
+	if out := e.mustExec(t, id, "cat", pidsMax); strings.TrimSpace(out) != "1024" {
 		t.Errorf("pids.max = %q, want 1024", strings.TrimSpace(out))
 	}
 	if e.inGVisor(t, id) {

@@ -79,6 +79,10 @@ const (
 	netnsPrefix     = "hd-cri-"
 )
 
+// envTestbin names a prebuilt testdata/testbin (static) to use instead of
+// building it (make test-vm's guest).
+const envTestbin = "HARDENED_CRI_TESTBIN"
+
 // criTools are the tools the CRI tests need beyond harness.RequiredTools.
 var criTools = []string{"crictl", "critest", busyboxDynamic}
 
@@ -343,9 +347,14 @@ func setup(ctx context.Context) (_ *Env, err error) {
 		}
 	}
 
-	// Binaries: testbin (static, for the images), the shim.
+	// Binaries: testbin (static, for the images; prebuilt in make test-vm's
+	// guest, which has no Go toolchain), the shim.
 	testbin := filepath.Join(dir, "bin", "testbin")
-	if _, err := run(ctx, filepath.Join(repo, "integration", "cri"), append(os.Environ(), "CGO_ENABLED=0"),
+	if pre := os.Getenv(envTestbin); pre != "" {
+		if _, err := run(ctx, "", nil, "cp", pre, testbin); err != nil {
+			return nil, err
+		}
+	} else if _, err := run(ctx, filepath.Join(repo, "integration", "cri"), append(os.Environ(), "CGO_ENABLED=0"),
 		goBin(), "build", "-trimpath", "-o", testbin, "./testdata/testbin"); err != nil {
 		return nil, err
 	}

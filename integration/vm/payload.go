@@ -39,11 +39,31 @@ func buildPayload(repo, tools, kernel, root string) error {
 	if err := cp(harness.BusyboxPath, "/bin/busybox"); err != nil {
 		return err
 	}
-	for _, t := range append(harness.RequiredTools, "crictl") {
+	for _, t := range append(harness.RequiredTools, "crictl", "critest", "busybox-dynamic") {
 		if _, err := os.Stat(filepath.Join(tools, t)); err == nil {
 			if err := cp(filepath.Join(tools, t), filepath.Join(guestTools, t)); err != nil {
 				return err
 			}
+		}
+	}
+	// What the CRI suite runs besides: iproute2's ip (busybox's has no
+	// netns), bash for glibc's ldd, the CNI plugins.
+	for _, c := range []string{"ip", "bash", "ldd"} {
+		p, err := exec.LookPath(c)
+		if err != nil {
+			return fmt.Errorf("%w: %s not in PATH", harness.ErrUnavailable, c)
+		}
+		if err := cp(p, filepath.Join("/usr/bin", c)); err != nil {
+			return err
+		}
+	}
+	// ldd's #!/bin/bash (the guest's /bin is busybox's, not /usr/bin).
+	if err := os.Symlink("/usr/bin/bash", filepath.Join(root, "bin/bash")); err != nil {
+		return err
+	}
+	for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if err := cp(filepath.Join("/usr/lib/cni", plugin), filepath.Join("/usr/lib/cni", plugin)); err != nil {
+			return fmt.Errorf("%w: CNI plugin %s: %v (Debian package containernetworking-plugins)", harness.ErrUnavailable, plugin, err)
 		}
 	}
 	parser, err := exec.LookPath("apparmor_parser")
@@ -68,11 +88,25 @@ func buildPayload(repo, tools, kernel, root string) error {
 		}
 		bins = append(bins, filepath.Join(root, b.out))
 	}
-	testBin := filepath.Join(root, guestRepo, "integration", "integration.test")
-	if err := goCmd(repo, "test", "-c", "-tags", "integration", "-o", testBin, "./integration"); err != nil {
+	for _, pkg := range []string{"integration", "integration/cri"} {
+		testBin := filepath.Join(root, guestRepo, pkg, filepath.Base(pkg)+".test")
+		if err := goCmd(repo, "test", "-c", "-tags", "integration", "-o", testBin, "./"+pkg); err != nil {
+			return err
+		}
+		bins = append(bins, testBin)
+	}
+	// The CRI suite's testbin, static; its installer and drop-in.
+	if err := goCmdEnv(repo, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-o", filepath.Join(root, guestRepo, "testbin"), "./integration/cri/testdata/testbin"); err != nil {
 		return err
 	}
-	bins = append(bins, testBin)
+	for _, d := range []string{"deploy/installer", "deploy/node"} {
+		if err := copyTree(filepath.Join(repo, d), filepath.Join(root, guestRepo, d)); err != nil {
+			return err
+		}
+	}
+	if err := os.Symlink("/run", filepath.Join(root, "var/run")); err != nil {
+		return err
+	}
 	if err := copyFile(filepath.Join(repo, "go.mod"), filepath.Join(root, guestRepo, "go.mod"), 0o644); err != nil {
 		return err
 	}
@@ -92,6 +126,8 @@ func buildPayload(repo, tools, kernel, root string) error {
 		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
 		"/etc/group":  "root:x:0:\n",
 		"/etc/hosts":  "127.0.0.1 localhost vm\n",
+		// containerd's CRI copies it into a pod without a DNS config.
+		"/etc/resolv.conf": "nameserver 127.0.0.1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
 			return err
@@ -137,10 +173,11 @@ for m in $(cat /modules/order); do insmod /modules/$m.ko; done
 ip link set lo up
 hostname vm
 echo "hardened-vm: kernel $(uname -r), cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers), apparmor: $(cat /sys/module/apparmor/parameters/enabled)"
-cd ` + guestRepo + `/integration
-HARDENED_REQUIRE_INTEGRATION=1 HARDENED_IN_VM=1 TOOLS_BIN=` + guestTools + ` HARDENED_SHIM_BINARY=` + guestBins + `/` + harness.ShimBinary + ` \
-	./integration.test -test.v -test.count=1 -test.timeout ` + guestTimeout.String() + ` -test.run '` + guestRun + `' 2>&1
-echo "hardened-vm: exit $?"
+export HARDENED_REQUIRE_INTEGRATION=1 HARDENED_IN_VM=1 TOOLS_BIN=` + guestTools + ` HARDENED_SHIM_BINARY=` + guestBins + `/` + harness.ShimBinary + ` HARDENED_CRI_TESTBIN=` + guestRepo + `/testbin
+rc=0
+cd ` + guestRepo + `/integration && ./integration.test -test.v -test.count=1 -test.timeout ` + guestTimeout.String() + ` -test.run '` + guestRun + `' 2>&1 || rc=1
+cd ` + guestRepo + `/integration/cri && ./cri.test -test.v -test.count=1 -test.timeout ` + guestTimeout.String() + ` -test.run '` + guestRunCRI + `' 2>&1 || rc=1
+echo "hardened-vm: exit $rc"
 sync
 poweroff -f
 `
@@ -207,7 +244,29 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return os.WriteFile(dst, data, mode)
 }
 
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return copyFile(p, filepath.Join(dst, rel), info.Mode().Perm())
+	})
+}
+
 func goCmd(repo string, args ...string) error {
+	return goCmdEnv(repo, nil, args...)
+}
+
+func goCmdEnv(repo string, env []string, args ...string) error {
 	goBin := "go"
 	if p, err := exec.LookPath("go"); err == nil {
 		goBin = p
@@ -216,6 +275,7 @@ func goCmd(repo string, args ...string) error {
 	}
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -45,6 +45,10 @@ import (
 // outcome depends on cgroup v2 or AppArmor.
 const guestRun = `^(TestVM.*|TestRestrictedByDefault|TestExecAsRestrictedAsInit|TestForkBombHeldByPidsLimit|TestGVisorAnnotation|TestPrivilegedRefused)$`
 
+// guestRunCRI selects the cases of package integration/cri: a gVisor pod
+// of two containers through containerd's CRI, and a runc pod.
+const guestRunCRI = `^(TestCRIGVisorPod|TestCRIRestrictedPod)$`
+
 // guestTimeout bounds the guest's test binary; qemuTimeout the whole VM.
 const (
 	guestTimeout = 30 * time.Minute
@@ -123,6 +127,7 @@ func TestVM(t *testing.T) {
 		t.Run(g.name, func(t *testing.T) {
 			switch g.result {
 			case "PASS":
+				t.Logf("passed in the VM:\n%s", g.output)
 			case "SKIP":
 				t.Skipf("skipped in the VM:\n%s", g.output)
 			default:
