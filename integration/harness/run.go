@@ -248,8 +248,8 @@ func (c *Container) WaitOutput(ctx context.Context, s string, timeout time.Durat
 	return nil
 }
 
-// Wait waits for the init process to exit, then deletes the task (which
-// waits for its output to be copied) and returns the result.
+// Wait waits for the init process to exit and for its output to be
+// copied, then deletes the task and returns the result.
 func (c *Container) Wait(ctx context.Context) (Result, error) {
 	st, err := c.waitExit(ctx)
 	if err != nil {
@@ -270,10 +270,11 @@ func (c *Container) waitExit(ctx context.Context) (client.ExitStatus, error) {
 	}
 }
 
-// finish deletes the exited task (which waits for its output) and returns
-// the result.
+// finish waits for the exited task's output to be copied, deletes the
+// task and returns the result.
 func (c *Container) finish(ctx context.Context, st client.ExitStatus) (Result, error) {
 	ctx = Context(ctx, c.NS)
+	drainIO(c.Task.IO())
 	if _, err := c.Task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return Result{}, fmt.Errorf("failed to delete the task: %w", err)
 	}
@@ -408,9 +409,37 @@ func (c *Container) Exec(ctx context.Context, e Exec) (Result, error) {
 		_, _ = proc.Delete(context.WithoutCancel(ctx), client.WithProcessKill)
 		return Result{Stdout: stdout.String(), Stderr: stderr.String()}, ctx.Err()
 	}
+	drainIO(proc.IO())
 	if _, err := proc.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return Result{}, err
 	}
 	code, _, err := st.Result()
 	return Result{ExitCode: code, Stdout: stdout.String(), Stderr: stderr.String()}, err
+}
+
+// drainTimeout bounds drainIO: a process that left a child holding its
+// stdout open never lets the copy end.
+const drainTimeout = 10 * time.Second
+
+// drainIO waits, at most drainTimeout, until the client side has copied
+// all of an exited process's output, which ends when the shim closes the
+// FIFOs' write ends. Call it before deleting the process or task:
+// containerd's client cancels the copy when it deletes one (cio's Cancel
+// closes the FIFOs' read ends, then it waits), so whatever output the
+// client had not read yet is lost, and a quick exec's output can come back
+// empty with exit code 0 (containerd/containerd#14120; ctr drains before
+// deleting since #13931).
+func drainIO(pio cio.IO) {
+	if pio == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		pio.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+	}
 }
