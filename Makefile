@@ -78,6 +78,19 @@ test-vm: tools ## integration cases on Debian's kernel under qemu: cgroup v2 and
 .PHONY: test
 test: unit integration test-vm ## everything CI runs: unit + integration + the VM
 
+# The version matrix (hack/matrix.sh): the host suite's short form against
+# containerd 2.3/2.4 x runc 1.3/1.4/1.5 and a previous runsc, each
+# combination's tools built once into .tools/matrix/<name>/bin. The table is
+# in .tools/matrix/results.txt.
+.PHONY: test-matrix
+test-matrix: tools ## the host suite's short form against every containerd/runc/runsc combination (root)
+	bash hack/matrix.sh
+
+# make test already runs the pinned combination; CI adds the oldest.
+.PHONY: test-matrix-ci
+test-matrix-ci: tools ## the matrix's oldest combination only, containerd 2.3 + runc 1.3 (root; CI)
+	bash hack/matrix.sh containerd2.3-runc1.3
+
 .PHONY: fuzz
 fuzz: ## run every native fuzzer for FUZZTIME (executions) each
 	@set -e; for pkg in $$($(GO) list ./...); do \
