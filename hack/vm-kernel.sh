@@ -23,7 +23,10 @@ if [ ! -f "$vm_dir/$pkg/vmlinuz" ]; then
   log "fetching $pkg"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
+  if ! (cd "$tmp" && apt-get download -q "$pkg") >"$tmp/apt.log" 2>&1; then
+    cat "$tmp/apt.log" >&2
+    exit 1
+  fi
   deb=$(ls "$tmp"/"$pkg"_*.deb)
   dpkg-deb -x "$deb" "$tmp/x"
   mkdir -p "$vm_dir/$pkg.new/modules"
@@ -34,7 +37,7 @@ if [ ! -f "$vm_dir/$pkg/vmlinuz" ]; then
   # The order the guest loads them in (dependencies first).
   printf '%s\n' llc stp bridge veth overlay >"$vm_dir/$pkg.new/modules/order"
   dpkg-deb -f "$deb" Version >"$vm_dir/$pkg.new/version"
-  rm -rf "$vm_dir/$pkg"
+  rm -rf "${vm_dir:?}/$pkg"
   mv "$vm_dir/$pkg.new" "$vm_dir/$pkg"
 fi
 ln -sfn "$pkg" "$vm_dir/current"
