@@ -108,7 +108,9 @@ type Env struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	mntNS  string // containerd's mount namespace ("mnt:[N]")
-	events *exec.Cmd
+	// mntNSRef holds that namespace until teardown is done (MountNS).
+	mntNSRef *os.File
+	events   *exec.Cmd
 
 	mu  sync.Mutex
 	ids map[string]bool // every container/sandbox id containerd created
@@ -584,7 +586,7 @@ exec "$3" --config "$4"`
 			return fmt.Errorf("containerd did not serve within 30s:\n%s", e.LogTail(40))
 		}
 	}
-	e.mntNS, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", e.cmd.Process.Pid))
+	e.mntNS, e.mntNSRef, _ = harness.MountNS(e.cmd.Process.Pid)
 	// Record every container and sandbox id (for the cgroup leak check).
 	e.events = exec.Command(filepath.Join(e.Tools, "ctr"), "--address", e.Sock, "events")
 	stdout, err := e.events.StdoutPipe()
@@ -712,6 +714,9 @@ func (e *Env) teardown() (problems []string) {
 	}
 	if killed := harness.KillLeftovers(e.Dir, e.mntNS, nil); len(killed) > 0 {
 		problems = append(problems, "processes left running (killed): "+strings.Join(killed, "; "))
+	}
+	if e.mntNSRef != nil {
+		e.mntNSRef.Close()
 	}
 	if e.NetNS != "" {
 		if _, err := os.Stat("/var/run/netns/" + e.NetNS); err == nil {

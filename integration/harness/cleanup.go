@@ -258,8 +258,29 @@ func readCmdline(pid int) string {
 	return strings.TrimSpace(strings.ReplaceAll(string(data), "\x00", " "))
 }
 
+// MountNS returns pid's mount namespace's name ("mnt:[N]", what
+// KillLeftovers matches) and the namespace opened. Hold the file until
+// the cleanup is done: a namespace nothing holds is freed, and its inode
+// number goes to the next namespace made on the machine (the kernel hands
+// out the lowest free one), another test's `runc init` for one, which the
+// cleanup would then take for a leftover and kill.
+func MountNS(pid int) (string, *os.File, error) {
+	p := fmt.Sprintf("/proc/%d/ns/mnt", pid)
+	ref, err := os.Open(p)
+	if err != nil {
+		return "", nil, err
+	}
+	name, err := os.Readlink(p) // read once the namespace is held
+	if err != nil {
+		ref.Close()
+		return "", nil, err
+	}
+	return name, ref, nil
+}
+
 // KillLeftovers SIGKILLs, until none is left (at most ~5s), every process
-// that names dir, lives in the mount namespace mntNS ("" for none), or sits
+// that names dir, lives in the mount namespace mntNS ("" for none; held
+// open by the caller: MountNS), or sits
 // in a cgroup of one of the containerd namespaces nss, and their
 // descendants (container processes live in namespaces of their own, under
 // the shims). It returns what it killed.

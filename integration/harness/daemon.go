@@ -54,10 +54,15 @@ type Daemon struct {
 	// namespaced context, see Context).
 	Client *client.Client
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	exitErr  error
-	mntNS    string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+	mntNS   string
+	// mntNSRef holds containerd's mount namespace open until the cleanup
+	// is done: a namespace nothing holds is freed and its inode number
+	// (mntNS) goes to the next namespace made on the machine, another
+	// test's `runc init` for one, which the cleanup would then kill.
+	mntNSRef *os.File
 	mu       sync.Mutex
 	nss      map[string]bool
 	stopOnce sync.Once
@@ -191,7 +196,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		_ = d.Stop()
 		return nil, fmt.Errorf("%w\n--- containerd log (%s) ---\n%s", err, d.LogPath, d.LogTail(80))
 	}
-	d.mntNS, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", d.cmd.Process.Pid))
+	d.mntNS, d.mntNSRef, _ = MountNS(d.cmd.Process.Pid)
 	return d, nil
 }
 
@@ -350,6 +355,9 @@ func (d *Daemon) stop() error {
 	}
 	if killed := KillLeftovers(d.Dir, d.mntNS, nss); len(killed) > 0 {
 		errs = append(errs, fmt.Errorf("killed leftover processes: %s", strings.Join(killed, "; ")))
+	}
+	if d.mntNSRef != nil {
+		d.mntNSRef.Close()
 	}
 	if err := UnmountUnder(d.Dir); err != nil {
 		errs = append(errs, err)
