@@ -32,13 +32,14 @@ eval "$(grep -E '^DEFAULT_(CONTAINERD|RUNC|RUNSC)_VERSION=' hack/install-tools.s
 
 # The latest patch of each supported line on the Go module proxy
 # (go list -m -versions github.com/containerd/containerd/v2,
-# github.com/opencontainers/runc), as of 2026-12-06. runc v1.5.3 exists;
-# the project's pin is v1.5.2.
+# github.com/opencontainers/runc), as of 2026-12-06. The 1.5 line runs
+# at the project's pin (v1.5.2) and at its latest patch, v1.5.3.
 CONTAINERD_2_3=v2.3.7
 CONTAINERD_2_4=$DEFAULT_CONTAINERD_VERSION
 RUNC_1_3=v1.3.7
 RUNC_1_4=v1.4.4
 RUNC_1_5=$DEFAULT_RUNC_VERSION
+RUNC_1_5_LATEST=v1.5.3
 # A previous runsc: gVisor's go branch at 2026-07-15 07:31 UTC (commit
 # 67db8f16ca32), which is gVisor's release-20260714.0 plus ten commits,
 # seven weeks before the pin (release-20260905).
@@ -49,9 +50,11 @@ combinations=(
   "containerd2.3-runc1.3 $CONTAINERD_2_3 $RUNC_1_3 $DEFAULT_RUNSC_VERSION"
   "containerd2.3-runc1.4 $CONTAINERD_2_3 $RUNC_1_4 $DEFAULT_RUNSC_VERSION"
   "containerd2.3-runc1.5 $CONTAINERD_2_3 $RUNC_1_5 $DEFAULT_RUNSC_VERSION"
+  "containerd2.3-runc1.5.3 $CONTAINERD_2_3 $RUNC_1_5_LATEST $DEFAULT_RUNSC_VERSION"
   "containerd2.4-runc1.3 $CONTAINERD_2_4 $RUNC_1_3 $DEFAULT_RUNSC_VERSION"
   "containerd2.4-runc1.4 $CONTAINERD_2_4 $RUNC_1_4 $DEFAULT_RUNSC_VERSION"
   "containerd2.4-runc1.5 $CONTAINERD_2_4 $RUNC_1_5 $DEFAULT_RUNSC_VERSION"
+  "containerd2.4-runc1.5.3 $CONTAINERD_2_4 $RUNC_1_5_LATEST $DEFAULT_RUNSC_VERSION"
   "containerd2.4-runc1.5-runsc20260715 $CONTAINERD_2_4 $RUNC_1_5 $RUNSC_PREVIOUS"
 )
 
