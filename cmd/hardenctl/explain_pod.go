@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,7 +131,7 @@ func runExplainPods(o *explainOptions, po *podOptions, stdin io.Reader, stdout, 
 // runtime.
 func explainPod(p kube.Pod, po *podOptions, node crispec.Node, host decide.Host, pf decide.Policy, o *explainOptions, images *imageStore, hostname string) []podVerdict {
 	base := podVerdict{Pod: p.Namespace + "/" + p.Name, Source: p.Source, Handler: p.Handler}
-	if !slicesContains(po.handlers, p.Handler) {
+	if !slices.Contains(po.handlers, p.Handler) {
 		base.Container, base.Runs = "(pod)", true
 		base.Notes = []string{fmt.Sprintf("runtime handler %q is not one of --handler %s: the pod runs on another runtime, not hardened's", p.Handler, strings.Join(po.handlers, ","))}
 		return []podVerdict{base}
@@ -256,15 +257,6 @@ func criLabels(config, image map[string]string, kind string) map[string]string {
 func fakeID(parts ...string) string {
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:])
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeVerdicts prints one line per container and its reason or notes.
