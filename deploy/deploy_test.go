@@ -3,9 +3,7 @@ package deploy_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,19 +13,21 @@ import (
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/kustomize/api/krusty"
+	kustomize "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "regenerate manifests/10-configmap.yaml from node/")
-
 const (
-	configMapFile = "manifests/10-configmap.yaml"
 	configMapName = "hardened-node-config"
 	namespace     = "hardened-system"
 	// The shim's runtime type and the paths install.sh installs to by
@@ -39,15 +39,18 @@ const (
 	defaultPolicy = "/etc/hardened/policy.toml"
 	annotationKey = "hardened.dev/*"
 	enabledLabel  = "hardened.dev/enabled"
+	readyLabel    = "hardened.dev/ready"
 )
 
 // nodeFiles are the ConfigMap's keys: the files install.sh expects in
-// CONFIG_DIR, kept as plain files in node/.
+// CONFIG_DIR, kept as plain files in node/ (kustomization.yaml's
+// configMapGenerator reads them).
 var nodeFiles = []string{"containerd-hardened.toml", "policy-gvisor.toml", "policy.toml"}
 
 // object is one decoded YAML document.
 type object struct {
-	file string
+	file string // the kustomization it came from
+	kind string
 	obj  any
 }
 
@@ -64,6 +67,22 @@ func newObject(tm metav1.TypeMeta) (any, error) {
 		return &appsv1.DaemonSet{}, nil
 	case "node.k8s.io/v1 RuntimeClass":
 		return &nodev1.RuntimeClass{}, nil
+	case "kustomize.config.k8s.io/v1beta1 Kustomization":
+		return &kustomize.Kustomization{}, nil
+	case "v1 ServiceAccount":
+		return &corev1.ServiceAccount{}, nil
+	case "rbac.authorization.k8s.io/v1 ClusterRole":
+		return &rbacv1.ClusterRole{}, nil
+	case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+		return &rbacv1.ClusterRoleBinding{}, nil
+	case "rbac.authorization.k8s.io/v1 Role":
+		return &rbacv1.Role{}, nil
+	case "rbac.authorization.k8s.io/v1 RoleBinding":
+		return &rbacv1.RoleBinding{}, nil
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
+		return &admissionv1.ValidatingAdmissionPolicy{}, nil
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
+		return &admissionv1.ValidatingAdmissionPolicyBinding{}, nil
 	}
 	return nil, fmt.Errorf("no Go type registered for apiVersion %q kind %q", tm.APIVersion, tm.Kind)
 }
@@ -103,85 +122,128 @@ func decodeStrict(doc []byte, obj any) error {
 	return errors.Join(strict...)
 }
 
-// decodeAll strictly decodes every YAML file under deploy/: an unknown or
-// misspelt field, a duplicate key or a wrong type is an error.
-func decodeAll(t *testing.T) []object {
+// render runs kustomize on a kustomization directory, as `kubectl apply
+// -k` does (kubectl embeds the same kustomize API), and returns the YAML.
+func render(t *testing.T, dir string) []byte {
 	t.Helper()
-	var objs []object
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for i, doc := range splitDocs(data) {
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal(doc, &tm); err != nil {
-				t.Errorf("%s: document %d: %v", path, i+1, err)
-				continue
-			}
-			obj, err := newObject(tm)
-			if err != nil {
-				t.Errorf("%s: document %d: %v", path, i+1, err)
-				continue
-			}
-			if err := decodeStrict(doc, obj); err != nil {
-				t.Errorf("%s: document %d (%s): %v", path, i+1, tm.Kind, err)
-				continue
-			}
-			objs = append(objs, object{file: path, obj: obj})
-		}
-		return nil
-	})
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := res.AsYaml()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// kustomizations are the directories an operator applies.
+var kustomizations = []string{"base", "uninstall"}
+
+// decodeAll renders the kustomization at dir and strictly decodes every
+// document: an unknown or misspelt field, a duplicate key or a wrong type is
+// an error.
+func decodeAll(t *testing.T, dir string) []object {
+	t.Helper()
+	var objs []object
+	for i, doc := range splitDocs(render(t, dir)) {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Errorf("%s: document %d: %v", dir, i+1, err)
+			continue
+		}
+		obj, err := newObject(tm)
+		if err != nil {
+			t.Errorf("%s: document %d: %v", dir, i+1, err)
+			continue
+		}
+		if err := decodeStrict(doc, obj); err != nil {
+			t.Errorf("%s: document %d (%s): %v", dir, i+1, tm.Kind, err)
+			continue
+		}
+		objs = append(objs, object{file: dir, kind: tm.Kind, obj: obj})
+	}
 	if len(objs) == 0 {
-		t.Fatal("no manifests found")
+		t.Fatal("no manifests rendered")
 	}
 	return objs
 }
 
-func TestManifestsDecodeStrictly(t *testing.T) {
-	objs := decodeAll(t)
-	kinds := map[string]int{}
-	for _, o := range objs {
-		var meta metav1.ObjectMeta
-		switch v := o.obj.(type) {
-		case *corev1.Namespace:
-			meta = v.ObjectMeta
-		case *corev1.ConfigMap:
-			meta = v.ObjectMeta
-		case *appsv1.DaemonSet:
-			meta = v.ObjectMeta
-		case *nodev1.RuntimeClass:
-			meta = v.ObjectMeta
-			// The API server requires a DNS label; containerd looks the
-			// handler up as a runtime name.
-			for _, msg := range validation.IsDNS1123Label(v.Handler) {
-				t.Errorf("%s: RuntimeClass %s: handler %q: %s", o.file, v.Name, v.Handler, msg)
+// TestManifestFilesDecodeStrictly decodes the files themselves too: kustomize
+// reads YAML loosely (a duplicate key keeps the last value), so a typo in a
+// file must be caught before it renders.
+func TestManifestFilesDecodeStrictly(t *testing.T) {
+	files, err := filepath.Glob("base/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	files = append(files, "uninstall/kustomization.yaml")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range splitDocs(data) {
+			var tm metav1.TypeMeta
+			if err := yaml.Unmarshal(doc, &tm); err != nil {
+				t.Errorf("%s: document %d: %v", f, i+1, err)
+				continue
+			}
+			obj, err := newObject(tm)
+			if err != nil {
+				t.Errorf("%s: document %d: %v", f, i+1, err)
+				continue
+			}
+			if err := decodeStrict(doc, obj); err != nil {
+				t.Errorf("%s: document %d (%s): %v", f, i+1, tm.Kind, err)
 			}
 		}
-		kinds[fmt.Sprintf("%T", o.obj)]++
-		for _, msg := range validation.IsDNS1123Subdomain(meta.Name) {
-			t.Errorf("%s: name %q: %s", o.file, meta.Name, msg)
-		}
-		if _, isNS := o.obj.(*corev1.Namespace); !isNS && meta.Namespace != "" && meta.Namespace != namespace {
-			t.Errorf("%s: %s is in namespace %q, want %q", o.file, meta.Name, meta.Namespace, namespace)
-		}
 	}
-	t.Logf("decoded %v", kinds)
-	// A typo in a kind or apiVersion would make a document vanish from
-	// this set instead of failing: count them.
-	for typ, want := range map[string]int{"*v1.Namespace": 1, "*v1.ConfigMap": 1, "*v1.DaemonSet": 1, "*v1.RuntimeClass": 2} {
-		if kinds[typ] != want {
-			t.Errorf("found %d %s, want %d", kinds[typ], typ, want)
-		}
+}
+
+func TestManifestsDecodeStrictly(t *testing.T) {
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) {
+			objs := decodeAll(t, dir)
+			kinds := map[string]int{}
+			for _, o := range objs {
+				meta, ok := o.obj.(metav1.Object)
+				if !ok {
+					t.Fatalf("%T has no object metadata", o.obj)
+				}
+				if rc, ok := o.obj.(*nodev1.RuntimeClass); ok {
+					// The API server requires a DNS label; containerd
+					// looks the handler up as a runtime name.
+					for _, msg := range validation.IsDNS1123Label(rc.Handler) {
+						t.Errorf("RuntimeClass %s: handler %q: %s", rc.Name, rc.Handler, msg)
+					}
+				}
+				kinds[o.kind]++
+				for _, msg := range validation.IsDNS1123Subdomain(meta.GetName()) {
+					t.Errorf("%s: name %q: %s", o.kind, meta.GetName(), msg)
+				}
+				if ns := meta.GetNamespace(); o.kind != "Namespace" && ns != "" && ns != namespace {
+					t.Errorf("%s %s is in namespace %q, want %q", o.kind, meta.GetName(), ns, namespace)
+				}
+			}
+			t.Logf("decoded %v", kinds)
+			// A typo in a kind or apiVersion would make a document vanish
+			// from this set instead of failing: count them.
+			want := map[string]int{
+				"Namespace": 1, "ConfigMap": 1, "DaemonSet": 1, "RuntimeClass": 2,
+				"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1,
+				"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+			}
+			for kind, n := range want {
+				if kinds[kind] != n {
+					t.Errorf("found %d %s, want %d", kinds[kind], kind, n)
+				}
+			}
+			if len(kinds) != len(want) {
+				t.Errorf("rendered kinds %v, want %v", kinds, want)
+			}
+		})
 	}
 }
 
@@ -211,7 +273,12 @@ func find[T any](objs []object) []T {
 // TestManifestsFitTogether checks what the API server would only find out
 // at runtime (or never): references between the objects.
 func TestManifestsFitTogether(t *testing.T) {
-	objs := decodeAll(t)
+	for _, dir := range kustomizations {
+		t.Run(dir, func(t *testing.T) { fitTogether(t, dir, decodeAll(t, dir)) })
+	}
+}
+
+func fitTogether(t *testing.T, dir string, objs []object) {
 	dss := find[*appsv1.DaemonSet](objs)
 	cms := find[*corev1.ConfigMap](objs)
 	rcs := find[*nodev1.RuntimeClass](objs)
@@ -272,7 +339,7 @@ func TestManifestsFitTogether(t *testing.T) {
 	} else if v := volumes[m.Name]; v.ConfigMap == nil || v.ConfigMap.Name != cm.Name {
 		t.Errorf("CONFIG_DIR is volume %q, not ConfigMap %q", m.Name, cm.Name)
 	}
-	for _, hostDir := range []string{"/opt/hardened", "/etc/hardened", "/etc/containerd"} {
+	for _, hostDir := range []string{"/opt/hardened", "/etc/hardened", "/etc/containerd", "/run/containerd"} {
 		m := mounted(env["HOST_ROOT"] + hostDir)
 		if m == nil {
 			t.Errorf("%s%s is not a mount of the install container", env["HOST_ROOT"], hostDir)
@@ -296,12 +363,88 @@ func TestManifestsFitTogether(t *testing.T) {
 		if _, ok := runtimes[rc.Handler]; !ok {
 			t.Errorf("RuntimeClass %s: handler %q is not a runtime of the containerd drop-in", rc.Name, rc.Handler)
 		}
-		if rc.Scheduling == nil || rc.Scheduling.NodeSelector[enabledLabel] != spec.NodeSelector[enabledLabel] || spec.NodeSelector[enabledLabel] == "" {
-			t.Errorf("RuntimeClass %s does not schedule onto the nodes the installer runs on (%s)", rc.Name, enabledLabel)
+		// Only onto nodes where the install proved itself: the installer
+		// sets this label after verifying, never the operator.
+		if rc.Scheduling == nil || len(rc.Scheduling.NodeSelector) != 1 || rc.Scheduling.NodeSelector[readyLabel] != "true" {
+			t.Errorf("RuntimeClass %s schedules on %v, want only %s=true", rc.Name, rc.Scheduling, readyLabel)
 		}
 	}
 	if len(rcs) != len(runtimes) {
 		t.Errorf("%d RuntimeClasses for %d drop-in runtimes", len(rcs), len(runtimes))
+	}
+	if spec.NodeSelector[enabledLabel] != "true" {
+		t.Errorf("the DaemonSet does not select the operator's opt-in label %s=true: %v", enabledLabel, spec.NodeSelector)
+	}
+
+	// The mode: deploy/ installs, deploy/uninstall uninstalls, with the
+	// same image.
+	wantMode := map[string]string{"base": "install", "uninstall": "uninstall"}[dir]
+	if n := len(install.Command); n == 0 || install.Command[n-1] != wantMode {
+		t.Errorf("install container runs %q, want it to end in %q", install.Command, wantMode)
+	}
+	if env["VERIFY_IMAGE"] != install.Image {
+		t.Errorf("VERIFY_IMAGE = %q, want the installer's own image %q (the kubelet has pulled it)", env["VERIFY_IMAGE"], install.Image)
+	}
+	for _, c := range spec.Containers {
+		if c.Image != install.Image {
+			t.Errorf("container %s runs image %q, want the installer's %q: the node needs no other image", c.Name, c.Image, install.Image)
+		}
+	}
+	var nodeName bool
+	for _, e := range install.Env {
+		if e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName" {
+			nodeName = true
+		}
+	}
+	if !nodeName {
+		t.Error("NODE_NAME does not come from spec.nodeName: the installer would not label its node")
+	}
+
+	// The ConfigMap is node/'s files, as they are.
+	for _, f := range nodeFiles {
+		data, err := os.ReadFile(filepath.Join("base", "node", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cm.Data[f] != string(data) {
+			t.Errorf("ConfigMap key %s is not node/%s", f, f)
+		}
+	}
+	if len(cm.Data) != len(nodeFiles) {
+		t.Errorf("ConfigMap keys %v, want %v", keys(cm.Data), nodeFiles)
+	}
+
+	// The account: the pod's, bound to its roles, named by the admission
+	// policy.
+	sas := find[*corev1.ServiceAccount](objs)
+	if len(sas) != 1 || spec.ServiceAccountName != sas[0].Name || sas[0].Namespace != ns.Name {
+		t.Fatalf("the DaemonSet's account %q is not the one ServiceAccount %v", spec.ServiceAccountName, sas)
+	}
+	account := "system:serviceaccount:" + ns.Name + ":" + sas[0].Name
+	for _, b := range find[*rbacv1.ClusterRoleBinding](objs) {
+		if len(b.Subjects) != 1 || b.Subjects[0].Name != sas[0].Name || b.Subjects[0].Namespace != ns.Name {
+			t.Errorf("ClusterRoleBinding %s binds %v, want only %s", b.Name, b.Subjects, account)
+		}
+	}
+	for _, b := range find[*rbacv1.RoleBinding](objs) {
+		if len(b.Subjects) != 1 || b.Subjects[0].Name != sas[0].Name || b.Subjects[0].Namespace != ns.Name {
+			t.Errorf("RoleBinding %s binds %v, want only %s", b.Name, b.Subjects, account)
+		}
+	}
+	for _, r := range find[*rbacv1.ClusterRole](objs) {
+		for _, rule := range r.Rules {
+			if !slices.Equal(rule.Resources, []string{"nodes"}) || slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Verbs, "update") || slices.Contains(rule.Verbs, "delete") {
+				t.Errorf("ClusterRole %s grants %v on %v: the installer needs get and patch on nodes only", r.Name, rule.Verbs, rule.Resources)
+			}
+		}
+	}
+	vaps := find[*admissionv1.ValidatingAdmissionPolicy](objs)
+	vapbs := find[*admissionv1.ValidatingAdmissionPolicyBinding](objs)
+	if len(vaps) != 1 || len(vapbs) != 1 || vapbs[0].Spec.PolicyName != vaps[0].Name || !slices.Equal(vapbs[0].Spec.ValidationActions, []admissionv1.ValidationAction{admissionv1.Deny}) {
+		t.Fatalf("want one ValidatingAdmissionPolicy and one Deny binding naming it: %v %v", vaps, vapbs)
+	}
+	if len(vaps[0].Spec.MatchConditions) != 1 || !strings.Contains(vaps[0].Spec.MatchConditions[0].Expression, "'"+account+"'") {
+		t.Errorf("the admission policy does not match the installer's account %s: %+v", account, vaps[0].Spec.MatchConditions)
 	}
 }
 
@@ -360,7 +503,7 @@ func dropIn(t *testing.T, data []byte) *dropInConfig {
 }
 
 func TestContainerdDropIn(t *testing.T) {
-	data, err := os.ReadFile("node/containerd-hardened.toml")
+	data, err := os.ReadFile("base/node/containerd-hardened.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,61 +555,6 @@ func TestContainerdDropIn(t *testing.T) {
 	}
 }
 
-// TestConfigMapMatchesNodeFiles keeps the ConfigMap and node/ in step: the
-// ConfigMap is generated from node/ (-update), the integration tests use
-// node/ directly.
-func TestConfigMapMatchesNodeFiles(t *testing.T) {
-	want := map[string]string{}
-	for _, f := range nodeFiles {
-		data, err := os.ReadFile(filepath.Join("node", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[f] = string(data)
-	}
-	if *update {
-		cm := corev1.ConfigMap{
-			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-			ObjectMeta: metav1.ObjectMeta{
-				Name:      configMapName,
-				Namespace: namespace,
-				Labels:    map[string]string{"app.kubernetes.io/name": "hardened"},
-			},
-			Data: want,
-		}
-		out, err := yaml.Marshal(cm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		header := "# GENERATED from deploy/node/ by `go test ./... -update` in deploy/: edit those\n" +
-			"# files, not this one. install.sh reads these keys from CONFIG_DIR.\n"
-		if err := os.WriteFile(configMapFile, append([]byte(header), out...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(configMapFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cm corev1.ConfigMap
-	if err := decodeStrict(data, &cm); err != nil {
-		t.Fatal(err)
-	}
-	if cm.Name != configMapName {
-		t.Errorf("ConfigMap name %q, want %q", cm.Name, configMapName)
-	}
-	for k, v := range want {
-		if cm.Data[k] != v {
-			t.Errorf("%s: key %s differs from node/%s: run `go test ./... -update` in deploy/", configMapFile, k, k)
-		}
-	}
-	for k := range cm.Data {
-		if _, ok := want[k]; !ok {
-			t.Errorf("%s: key %s has no file in node/", configMapFile, k)
-		}
-	}
-}
-
 func TestInstallScriptSyntax(t *testing.T) {
 	for _, sh := range []string{"sh", "busybox"} {
 		path, err := exec.LookPath(sh)
@@ -506,17 +594,17 @@ func runInstall(t *testing.T, root string, env ...string) (string, error) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []string{"containerd-shim-hardened-v2", "hardened-runsc"} {
+	for _, b := range []string{"containerd-shim-hardened-v2", "hardened-runsc", "hardenctl"} {
 		if err := os.WriteFile(filepath.Join(src, b), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	nodeDir, err := filepath.Abs("node")
+	nodeDir, err := filepath.Abs(filepath.Join("base", "node"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(sh, "installer/install.sh", "install")
-	cmd.Env = append(os.Environ(), "HOST_ROOT="+root, "SRC_BIN_DIR="+src, "CONFIG_DIR="+nodeDir, "RESTART_CONTAINERD=false")
+	cmd.Env = append(os.Environ(), "HOST_ROOT="+root, "SRC_BIN_DIR="+src, "CONFIG_DIR="+nodeDir, "RESTART_CONTAINERD=false", "VERIFY=false")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -529,7 +617,7 @@ func runInstall(t *testing.T, root string, env ...string) (string, error) {
 // (HARDENED_POLICY), unless containerd's config already has a shim
 // environment, which the installer would replace: then it stops.
 func TestInstallScript(t *testing.T) {
-	shipped, err := os.ReadFile("node/containerd-hardened.toml")
+	shipped, err := os.ReadFile("base/node/containerd-hardened.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,4 +701,40 @@ func TestInstallScript(t *testing.T) {
 			t.Errorf("the drop-in sets a shim environment the main config already has: %v", c.Plugins.ShimManager.Env)
 		}
 	})
+}
+
+// TestImageIsOneValue: the image is set once, in base/kustomization.yaml's
+// images, and every place that names it follows (the verification
+// containers run the installer's own image).
+func TestImageIsOneValue(t *testing.T) {
+	tmp := t.TempDir()
+	if err := os.CopyFS(filepath.Join(tmp, "base"), os.DirFS("base")); err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(tmp, "base", "kustomization.yaml")
+	data, err := os.ReadFile(kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := regexp.MustCompile(`(?m)^(\s+newTag:).*$`).ReplaceAll(data, []byte("${1} v9.9.9-test\n    newName: registry.example/hardened-installer"))
+	if bytes.Equal(edited, data) {
+		t.Fatal("no newTag in base/kustomization.yaml")
+	}
+	if err := os.WriteFile(kf, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "registry.example/hardened-installer:v9.9.9-test"
+	objs := decodeAll(t, filepath.Join(tmp, "base"))
+	ds := find[*appsv1.DaemonSet](objs)[0]
+	spec := ds.Spec.Template.Spec
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		if c.Image != want {
+			t.Errorf("container %s: image %q, want %q", c.Name, c.Image, want)
+		}
+		for _, e := range c.Env {
+			if e.Name == "VERIFY_IMAGE" && e.Value != want {
+				t.Errorf("container %s: VERIFY_IMAGE %q, want %q", c.Name, e.Value, want)
+			}
+		}
+	}
 }

@@ -102,7 +102,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
-	root.AddCommand(explainCmd(), profilesCmd(), policyCmd(), reportCmd(), seccompCmd(), checkHostCmd(), versionCmd())
+	root.AddCommand(explainCmd(), profilesCmd(), policyCmd(), reportCmd(), seccompCmd(), checkHostCmd(), nodeCmd(), versionCmd())
 	return root
 }
 

@@ -541,7 +541,7 @@ func TestCRILocalhostSeccompKept(t *testing.T) {
 	}
 }
 
-// TestCRIDropInInstalled: what install.sh installed (deploy/node/) is what
+// TestCRIDropInInstalled: what install.sh installed (deploy/base/node/) is what
 // containerd's CRI plugin runs with: both hardened runtimes, with the
 // shim's runtime type and path, the annotation allowlists; `hardened` with
 // no options table (its shims get HARDENED_POLICY from the shim

@@ -16,7 +16,7 @@ import (
 
 func TestDeployPoliciesParse(t *testing.T) {
 	for _, name := range []string{"policy.toml", "policy-gvisor.toml"} {
-		path := filepath.Join("..", "..", "deploy", "node", name)
+		path := filepath.Join("..", "..", "deploy", "base", "node", name)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

@@ -99,7 +99,7 @@ func buildPayload(repo, tools, kernel, root string) error {
 	if err := goCmdEnv(repo, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-o", filepath.Join(root, guestRepo, "testbin"), "./integration/cri/testdata/testbin"); err != nil {
 		return err
 	}
-	for _, d := range []string{"deploy/installer", "deploy/node"} {
+	for _, d := range []string{"deploy/installer", "deploy/base/node"} {
 		if err := copyTree(filepath.Join(repo, d), filepath.Join(root, guestRepo, d)); err != nil {
 			return err
 		}
