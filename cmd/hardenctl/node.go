@@ -243,7 +243,7 @@ func nodeUnlabelCmd() *cobra.Command {
 
 func nodeEventCmd() *cobra.Command {
 	var (
-		kf                               kubeFlags
+		kf                              kubeFlags
 		namespace, typ, reason, message string
 	)
 	c := &cobra.Command{
