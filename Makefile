@@ -55,9 +55,28 @@ release: ## static binaries, tarball, SPDX SBOM and SHA256SUMS into ./dist
 	$(GO) run ./hack/sbom -name hardened -version $(VERSION) \
 		-c libseccomp=$$(dpkg-query -W -f='$${Version}' libseccomp-dev) \
 		$(DIST)/bin/* > $(DIST)/hardened-$(VERSION).spdx.json
-	cd $(DIST) && sha256sum bin/* hardened-$(VERSION)-linux-$(GOARCH).tar.gz hardened-$(VERSION).spdx.json > SHA256SUMS
+	$(MAKE) installer-image-from-bin INSTALLER_BIN=$(DIST)/bin INSTALLER_OUT=$(DIST)/hardened-installer-$(VERSION).oci.tar
+	cd $(DIST) && sha256sum bin/* hardened-$(VERSION)-linux-$(GOARCH).tar.gz hardened-$(VERSION).spdx.json hardened-installer-$(VERSION).oci.tar > SHA256SUMS
 	cd $(DIST) && sha256sum -c --quiet SHA256SUMS
 	@echo "release $(VERSION) in $(DIST):" && ls $(DIST)
+
+# The node installer's image (deploy/base runs it), built without Docker or
+# a registry: an OCI layout tar (`ctr images import`, or `skopeo copy
+# oci-archive:FILE docker://REF` to push). Reproducible for a given commit.
+INSTALLER_IMAGE ?= ghcr.io/hardened-dev/hardened-installer
+INSTALLER_OUT   ?= $(DIST)/hardened-installer-$(VERSION).oci.tar
+INSTALLER_BIN   ?= $(DIST)/installer-bin
+
+.PHONY: installer-image
+installer-image: tools ## the node installer image (static binaries, runsc, install.sh on busybox) as an OCI tar in ./dist
+	$(MAKE) build-static BIN=$(INSTALLER_BIN)
+	$(MAKE) installer-image-from-bin
+
+.PHONY: installer-image-from-bin
+installer-image-from-bin:
+	mkdir -p $(dir $(INSTALLER_OUT))
+	$(GO) run ./hack/installer-image -bin $(INSTALLER_BIN) -runsc $(TOOLS_BIN)/runsc \
+		-name $(INSTALLER_IMAGE):$(VERSION) -version $(VERSION) -revision $(COMMIT) -o $(INSTALLER_OUT)
 
 .PHONY: unit
 unit: ## unit tests, fuzz seeds, golden files (no root needed); deploy manifests

@@ -59,6 +59,7 @@ func nodePreflightCmd() *cobra.Command {
 func nodeVerifyCmd() *cobra.Command {
 	var (
 		address, image, logDir, hostRoot string
+		podUID, container                string
 		handlers, command                []string
 		timeout                          time.Duration
 	)
@@ -67,11 +68,12 @@ func nodeVerifyCmd() *cobra.Command {
 		Short: "Check that the CRI lists each handler and runs one container to a clean exit under each (exit 3 when not)",
 		Long: "verify asks containerd's CRI for its runtime handlers, then runs one pod with one container\n" +
 			"under each handler given, waits for the container to exit 0 and removes the pod.\n" +
-			"The image must already be in containerd's k8s.io image store.",
+			"The image must already be in containerd's k8s.io image store: --image names it, or\n" +
+			"--pod-uid and --container name a running container whose image to use (the installer's own).",
 		Args: args(0, 0, "no argument"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if image == "" {
-				return fmt.Errorf("%w: --image is required", errUsage)
+			if (image == "") == (podUID == "") {
+				return fmt.Errorf("%w: give either --image or --pod-uid", errUsage)
 			}
 			if len(handlers) == 0 {
 				return fmt.Errorf("%w: at least one --handler is required", errUsage)
@@ -83,8 +85,13 @@ func nodeVerifyCmd() *cobra.Command {
 			}
 			defer cri.Close()
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if image == "" {
+				if image, err = cri.ImageOf(sctx, podUID, container); err != nil {
+					return fmt.Errorf("finding the image of container %s of pod %s: %w", container, podUID, err)
+				}
+			}
 			have, err := cri.Handlers(sctx)
-			cancel()
 			if err != nil {
 				return fmt.Errorf("%w: the CRI's status: %v", errRefused, err)
 			}
@@ -124,6 +131,8 @@ func nodeVerifyCmd() *cobra.Command {
 	addressFlag(c, &address)
 	c.Flags().StringSliceVar(&handlers, "handler", nil, "a runtime handler to verify (repeat, or comma-separated)")
 	c.Flags().StringVar(&image, "image", "", "the image the verification container runs (already in containerd's k8s.io store)")
+	c.Flags().StringVar(&podUID, "pod-uid", "", "run the image of a container of this pod instead (the kubelet's pod UID)")
+	c.Flags().StringVar(&container, "container", "install", "with --pod-uid: the container whose image to run")
 	c.Flags().StringSliceVar(&command, "command", []string{"/bin/sh", "-c", "exit 0"}, "the command it runs; it must exit 0")
 	c.Flags().StringVar(&logDir, "log-dir", "/var/log/pods", "where containerd writes the container's log (a node path)")
 	c.Flags().StringVar(&hostRoot, "host-root", "", "where the node's / is mounted here (\"\" on the node itself)")

@@ -50,8 +50,11 @@
 #   VERIFY                   true: preflight and verify (needs containerd's
 #                            socket); false: only place the files [true]
 #   VERIFY_HANDLERS          runtime handlers to verify [hardened,hardened-gvisor]
-#   VERIFY_IMAGE             the image the verification containers run (the
-#                            installer's own: the kubelet has pulled it)
+#   POD_UID                  this pod's UID (the DaemonSet sets it from
+#                            metadata.uid): the verification containers run
+#                            this pod's install container's image (the
+#                            kubelet has pulled it), found through the CRI
+#   VERIFY_IMAGE             another image for them (already on the node)
 #   VERIFY_LOG_DIR           where their logs go (node path) [/opt/hardened/verify]
 #   NODE_NAME                the node to label (the DaemonSet sets it from
 #                            spec.nodeName); unset: no labels, no events
@@ -83,6 +86,7 @@ NODE_PATH=${NODE_PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 VERIFY=${VERIFY:-true}
 VERIFY_HANDLERS=${VERIFY_HANDLERS:-hardened,hardened-gvisor}
 VERIFY_IMAGE=${VERIFY_IMAGE:-}
+POD_UID=${POD_UID:-}
 VERIFY_LOG_DIR=${VERIFY_LOG_DIR:-/opt/hardened/verify}
 NODE_NAME=${NODE_NAME:-}
 EVENT_NAMESPACE=${EVENT_NAMESPACE:-hardened-system}
@@ -264,8 +268,14 @@ verify() {
 			fail "hardenctl check-host --policy $ETC_DIR/$p: $(echo "$out" | grep -E '^  - |^hardenctl:' | tr '\n' ' ')"
 	done
 	log "check-host: the node can honour $ETC_DIR/policy.toml and policy-gvisor.toml"
-	[ -n "$VERIFY_IMAGE" ] || fail "VERIFY_IMAGE is not set: no image to run the verification containers"
-	out=$("$HARDENCTL" node verify --address "$SOCK" --handler "$VERIFY_HANDLERS" --image "$VERIFY_IMAGE" \
+	if [ -n "$VERIFY_IMAGE" ]; then
+		set -- --image "$VERIFY_IMAGE"
+	elif [ -n "$POD_UID" ]; then
+		set -- --pod-uid "$POD_UID" --container install
+	else
+		fail "neither POD_UID nor VERIFY_IMAGE is set: no image to run the verification containers"
+	fi
+	out=$("$HARDENCTL" node verify --address "$SOCK" --handler "$VERIFY_HANDLERS" "$@" \
 		--log-dir "$VERIFY_LOG_DIR" --host-root "$HOST_ROOT" 2>&1) ||
 		fail "verify: $(echo "$out" | tr '\n' ' ')"
 	echo "$out" | while read -r l; do log "verify: $l"; done

@@ -123,6 +123,28 @@ func (c *CRI) Handlers(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// ImageOf returns the image of the container named container in the pod
+// whose UID is podUID (the kubelet's io.kubernetes.pod.uid and
+// io.kubernetes.container.name labels): the installer finds its own image
+// this way, whatever an overlay renamed it to.
+func (c *CRI) ImageOf(ctx context.Context, podUID, container string) (string, error) {
+	r, err := c.rt.ListContainers(ctx, &runtime.ListContainersRequest{Filter: &runtime.ContainerFilter{
+		LabelSelector: map[string]string{"io.kubernetes.pod.uid": podUID, "io.kubernetes.container.name": container},
+	}})
+	if err != nil {
+		return "", err
+	}
+	for _, ctr := range r.GetContainers() {
+		if img := ctr.GetImage().GetImage(); img != "" {
+			return img, nil
+		}
+		if ref := ctr.GetImageRef(); ref != "" {
+			return ref, nil
+		}
+	}
+	return "", fmt.Errorf("no container %q of pod %s in the CRI", container, podUID)
+}
+
 // Check is one container Verify runs.
 type Check struct {
 	Handler string
