@@ -111,6 +111,8 @@ type Env struct {
 	// mntNSRef holds that namespace until teardown is done (MountNS).
 	mntNSRef *os.File
 	events   *exec.Cmd
+	// Registry serves critest's Image specs (registry_test.go).
+	Registry *registry
 
 	mu  sync.Mutex
 	ids map[string]bool // every container/sandbox id containerd created
@@ -192,12 +194,12 @@ func checkHost(tools string) error {
 		return fmt.Errorf("%w: %s missing in %s (run hack/install-cri-tools.sh)",
 			harness.ErrUnavailable, strings.Join(missing, ", "), tools)
 	}
-	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"} {
+	for _, p := range []string{"/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback", "/usr/lib/cni/portmap"} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%w: %s missing (Debian package containernetworking-plugins)", harness.ErrUnavailable, p)
 		}
 	}
-	for _, c := range []string{"ip", "nsenter", "mount", "ldd"} {
+	for _, c := range []string{"ip", "nsenter", "mount", "ldd", "iptables"} {
 		if _, err := exec.LookPath(c); err != nil {
 			return fmt.Errorf("%w: %s not in PATH", harness.ErrUnavailable, c)
 		}
@@ -234,11 +236,14 @@ func goBin() string {
 }
 
 // criPlugins are the CRI plugin tables of the test's containerd (%[1]q the
-// sandbox image, %[2]q the CNI config dir, %[3]q the stock runc).
+// sandbox image, %[2]q the CNI config dir, %[3]q the stock runc, %[4]q the
+// registry hosts dir: registry_test.go).
 const criPlugins = `[plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = %[1]q
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = %[4]q
 
 [plugins."io.containerd.cri.v1.runtime"]
   # Negative OOM scores are refused on this machine (and in user namespaces).
@@ -259,7 +264,9 @@ const criPlugins = `[plugins."io.containerd.cri.v1.images"]
 `
 
 // cniConfig is a bridge inside the test's network namespace, on a private
-// range, with host-local IPAM keeping its state in the temp tree.
+// range, with host-local IPAM keeping its state in the temp tree, and
+// portmap for pods' host ports (its iptables rules and route_localnet are
+// the namespace's own; critest's port mapping spec reaches 127.0.0.1:12000).
 const cniConfig = `{
   "cniVersion": "1.0.0",
   "name": %[1]q,
@@ -276,6 +283,11 @@ const cniConfig = `{
         "routes": [{"dst": "0.0.0.0/0"}],
         "dataDir": %[3]q
       }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {"portMappings": true},
+      "snat": true
     }
   ]
 }
@@ -343,7 +355,7 @@ func setup(ctx context.Context) (_ *Env, err error) {
 	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(fmt.Sprintf("%d\n%s\n%s\n", os.Getpid(), e.NetNS, e.CgroupParent)), 0o644); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"root", "state", "tmp", "run", "cni", "ipam", "opt", "verifiers", "net.d", "logs", "bin", "src-bin", "etc/containerd"} {
+	for _, d := range []string{"root", "state", "tmp", "run", "cni", "ipam", "opt", "verifiers", "net.d", "logs", "bin", "src-bin", "etc/containerd", registryHostsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -373,7 +385,8 @@ func setup(ctx context.Context) (_ *Env, err error) {
 		Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"), Temp: filepath.Join(dir, "tmp"),
 		Address: e.Sock, TTRPCAddress: e.Sock + ".ttrpc",
 		Opt: filepath.Join(dir, "opt"), Verifiers: filepath.Join(dir, "verifiers"),
-		Plugins:   fmt.Sprintf(criPlugins, imagePause, filepath.Join(dir, "net.d"), filepath.Join(tools, "runc")),
+		Plugins: fmt.Sprintf(criPlugins, imagePause, filepath.Join(dir, "net.d"), filepath.Join(tools, "runc"),
+			filepath.Join(dir, registryHostsDir)),
 		NoImports: true, // install.sh adds it
 	}.TOML()
 	if err := os.WriteFile(e.Config, []byte(cfg), 0o644); err != nil {
@@ -415,6 +428,9 @@ func setup(ctx context.Context) (_ *Env, err error) {
 	}
 	// A pinned sandbox image is never garbage collected.
 	if _, err := e.ctr(ctx, "images", "label", imagePause, "io.cri-containerd.pinned=pinned"); err != nil {
+		return nil, err
+	}
+	if err := e.startRegistry(images); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -712,6 +728,7 @@ func (e *Env) teardown() (problems []string) {
 			<-e.exited
 		}
 	}
+	_ = e.Registry.Close()
 	if killed := harness.KillLeftovers(e.Dir, e.mntNS, nil); len(killed) > 0 {
 		problems = append(problems, "processes left running (killed): "+strings.Join(killed, "; "))
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -40,6 +41,10 @@ const (
 	// SupplementalGroupsPolicy specs: user default-user (1000) in group
 	// group-defined-in-image (50000), USER 1000.
 	imagePredefinedGroup = "gcr.io/k8s-staging-cri-tools/test-image-predefined-group:latest"
+	// Streaming's host-network port-forward spec: a web server on :12003
+	// (cri-tools images/hostnet-nginx: nginx with listen 12003), here
+	// busybox's httpd.
+	imageHostnetNginx = "gcr.io/k8s-staging-cri-tools/hostnet-nginx-" + runtime.GOARCH + ":latest"
 )
 
 // busyboxDynamic is Debian's dynamically linked busybox, unpacked by
@@ -258,6 +263,13 @@ func testImages(busybox string, testbin []byte) ([]imageDef, error) {
 	if err != nil {
 		return nil, err
 	}
+	hostnet, err := layer([]file{
+		dir("/usr/share/nginx", 0o755), dir("/usr/share/nginx/html", 0o755),
+		reg("/usr/share/nginx/html/index.html", 0o644, []byte("<html><body><h1>Welcome to nginx!</h1></body></html>\n")),
+	})
+	if err != nil {
+		return nil, err
+	}
 	nnp, err := layer([]file{{Name: "/usr/local/bin/nnp", Mode: 0o4755, Data: testbin}})
 	if err != nil {
 		return nil, err
@@ -282,6 +294,9 @@ func testImages(busybox string, testbin []byte) ([]imageDef, error) {
 		{Name: imageHttpd, Layers: [][]byte{base, httpd},
 			Config: ocispec.ImageConfig{Env: env, Cmd: []string{"httpd-foreground"},
 				ExposedPorts: map[string]struct{}{"80/tcp": {}}, WorkingDir: "/usr/local/apache2"}},
+		{Name: imageHostnetNginx, Layers: [][]byte{base, hostnet},
+			Config: ocispec.ImageConfig{Env: env, Cmd: []string{"httpd", "-f", "-v", "-p", "12003", "-h", "/usr/share/nginx/html"},
+				ExposedPorts: map[string]struct{}{"12003/tcp": {}}}},
 		{Name: imageNoNewPrivs, Layers: [][]byte{base, nnp},
 			Config: ocispec.ImageConfig{Env: env, Cmd: []string{"/usr/local/bin/nnp"}}},
 		{Name: imagePredefinedGroup, Layers: [][]byte{base, groups},
@@ -289,19 +304,17 @@ func testImages(busybox string, testbin []byte) ([]imageDef, error) {
 	}, nil
 }
 
-// writeOCIArchive writes the images as one OCI image layout tar that
-// `ctr images import` reads; io.containerd.image.name carries each full
-// name.
-func writeOCIArchive(out string, images []imageDef) error {
+// imageBlobs returns the blobs of the images (layers, configs and
+// manifests, by digest; shared layers once) and each image's manifest
+// descriptor, in the order of images.
+func imageBlobs(images []imageDef) (map[digest.Digest][]byte, []ocispec.Descriptor, error) {
 	blobs := map[digest.Digest][]byte{}
 	add := func(data []byte) ocispec.Descriptor {
 		d := digest.FromBytes(data)
 		blobs[d] = data
 		return ocispec.Descriptor{Digest: d, Size: int64(len(data))}
 	}
-	var index ocispec.Index
-	index.SchemaVersion = 2
-	index.MediaType = ocispec.MediaTypeImageIndex
+	var manifests []ocispec.Descriptor
 	for _, img := range images {
 		var layers []ocispec.Descriptor
 		var diffIDs []digest.Digest
@@ -319,7 +332,7 @@ func writeOCIArchive(out string, images []imageDef) error {
 			RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
 		})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		cd := add(cfg)
 		cd.MediaType = ocispec.MediaTypeImageConfig
@@ -330,10 +343,28 @@ func writeOCIArchive(out string, images []imageDef) error {
 			Layers:    layers,
 		})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		md := add(man)
 		md.MediaType = ocispec.MediaTypeImageManifest
+		manifests = append(manifests, md)
+	}
+	return blobs, manifests, nil
+}
+
+// writeOCIArchive writes the images as one OCI image layout tar that
+// `ctr images import` reads; io.containerd.image.name carries each full
+// name.
+func writeOCIArchive(out string, images []imageDef) error {
+	blobs, manifests, err := imageBlobs(images)
+	if err != nil {
+		return err
+	}
+	var index ocispec.Index
+	index.SchemaVersion = 2
+	index.MediaType = ocispec.MediaTypeImageIndex
+	for i, img := range images {
+		md := manifests[i]
 		md.Platform = &ocispec.Platform{Architecture: "amd64", OS: "linux"}
 		tag := img.Name[strings.LastIndex(img.Name, ":")+1:]
 		md.Annotations = map[string]string{
