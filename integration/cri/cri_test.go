@@ -38,6 +38,9 @@ type podOpts struct {
 	SecurityContext map[string]any
 	// Sysctls are the pod's linux.sysctls.
 	Sysctls map[string]string
+	// CgroupParent replaces the Env's cgroup parent (a pod cgroup of its
+	// own, as the kubelet gives every pod).
+	CgroupParent string
 }
 
 func ctx(t *testing.T, d time.Duration) context.Context {
@@ -73,7 +76,7 @@ func (e *Env) runPod(t *testing.T, name string, o podOpts) (*pod, error) {
 		"log_directory": filepath.Join(dir, "logs"),
 		"labels":        o.Labels,
 		"annotations":   o.Annotations,
-		"linux":         map[string]any{"cgroup_parent": e.CgroupParent, "security_context": o.SecurityContext, "sysctls": o.Sysctls},
+		"linux":         map[string]any{"cgroup_parent": cmpOr(o.CgroupParent, e.CgroupParent), "security_context": o.SecurityContext, "sysctls": o.Sysctls},
 	}
 	p := &pod{e: e, Name: name, Config: filepath.Join(dir, "pod.json"), Handler: o.Handler}
 	if err := writeJSON(p.Config, cfg); err != nil {
