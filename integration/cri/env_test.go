@@ -17,7 +17,7 @@
 //   - containerd v2.4.2 from .tools/bin with root, state, sockets, config
 //     and log under one short temp dir /tmp/hdc-XXXX;
 //   - runtimes: `runc` (the stock runc shim), and, installed by
-//     deploy/installer/install.sh from deploy/node/ exactly as the
+//     deploy/installer/install.sh from deploy/base/node/ exactly as the
 //     DaemonSet does it, `hardened` and `hardened-gvisor`; plus
 //     `hardened-min`, a test policy whose minimum profile is "hardened"
 //     and whose route sends pods labelled hardened.test/strict=true to
@@ -438,7 +438,7 @@ func setup(ctx context.Context) (_ *Env, err error) {
 
 // install runs the node installer (deploy/installer/install.sh) the way
 // the DaemonSet does, with the "host" paths in the temp tree: it installs
-// the shim and runsc, the policies of deploy/node/, the drop-in, and adds
+// the shim and runsc, the policies of deploy/base/node/, the drop-in, and adds
 // the imports line to containerd's main config.
 func (e *Env) install(ctx context.Context) error {
 	runsc, err := os.ReadFile(filepath.Join(e.Tools, "runsc"))
@@ -451,13 +451,15 @@ func (e *Env) install(ctx context.Context) error {
 	envv := append(os.Environ(),
 		"HOST_ROOT=",
 		"SRC_BIN_DIR="+filepath.Join(e.Dir, "src-bin"),
-		"CONFIG_DIR="+filepath.Join(e.Repo, "deploy", "node"),
+		"CONFIG_DIR="+filepath.Join(e.Repo, "deploy", "base", "node"),
 		"BIN_DIR="+filepath.Join(e.Dir, "opt/hardened/bin"),
 		"ETC_DIR="+filepath.Join(e.Dir, "etc/hardened"),
 		"CONTAINERD_CONFIG="+e.Config,
 		"DROPIN_DIR="+filepath.Join(e.Dir, "etc/containerd/conf.d"),
 		"PATCH_CONTAINERD_CONFIG=true",
 		"RESTART_CONTAINERD=false",
+		// containerd starts after the install here.
+		"VERIFY=false",
 	)
 	cmd := exec.CommandContext(ctx, "/bin/sh", filepath.Join(e.Repo, "deploy", "installer", "install.sh"), "install")
 	cmd.Env = envv
