@@ -283,3 +283,28 @@ func TestVersion(t *testing.T) {
 		t.Errorf("exit %d, out %q", code, out)
 	}
 }
+
+// The node commands' usage errors exit 2 and say what is missing; an
+// unreachable containerd is a refusal for preflight (exit 3), so the
+// installer stops before it installs anything.
+func TestNodeCommandUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"node"}, exitInvalid, "node takes"},
+		{[]string{"node", "verify", "--handler", "hardened"}, exitInvalid, "either --image or --pod-uid"},
+		{[]string{"node", "verify", "--image", "x", "--pod-uid", "u", "--handler", "hardened"}, exitInvalid, "either --image or --pod-uid"},
+		{[]string{"node", "verify", "--image", "x"}, exitInvalid, "at least one --handler"},
+		{[]string{"node", "label", "--node", "n"}, exitInvalid, "--version is required"},
+		{[]string{"node", "unlabel", "--node", ""}, exitInvalid, "--node (or $NODE_NAME) is required"},
+		{[]string{"node", "event", "--node", "n", "--type", "Info", "--reason", "R", "--message", "m"}, exitInvalid, "Normal or Warning"},
+		{[]string{"node", "preflight", "--address", filepath.Join(t.TempDir(), "none.sock")}, exitRefused, "the CRI does not answer"},
+	} {
+		code, _, stderr := hardenctl(t, "", c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("hardenctl %s: exit %d, stderr %q; want exit %d with %q", strings.Join(c.args, " "), code, stderr, c.code, c.want)
+		}
+	}
+}
