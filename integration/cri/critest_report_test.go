@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,23 +39,80 @@ type limitation struct {
 	Reason string `toml:"reason"`
 }
 
+// offline is a spec that cannot run without the internet: it needs
+// something no locally built image can be (an upstream image pinned by its
+// digest). TestCritest skips it under every handler (--ginkgo.skip) and
+// says so on every run; it is neither a pass nor a deviation.
+type offline struct {
+	Spec   string `toml:"spec"`
+	Reason string `toml:"reason"`
+}
+
 type deviations struct {
 	Deviation  []deviation  `toml:"deviation"`
 	Limitation []limitation `toml:"limitation"`
+	Offline    []offline    `toml:"offline"`
+}
+
+func decodeDeviations(path string) (deviations, error) {
+	var d deviations
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return d, err
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// loadOffline reads the file's [[offline]] entries. A spec may not be
+// both offline and a deviation or limitation.
+func loadOffline(path string) ([]offline, error) {
+	d, err := decodeDeviations(path)
+	if err != nil {
+		return nil, err
+	}
+	listed := map[string]bool{}
+	for _, dv := range d.Deviation {
+		listed[dv.Spec] = true
+	}
+	for _, l := range d.Limitation {
+		listed[l.Spec] = true
+	}
+	for i, o := range d.Offline {
+		switch {
+		case o.Spec == "" || o.Reason == "":
+			return nil, fmt.Errorf("%s: offline #%d needs spec and reason", path, i+1)
+		case listed[o.Spec]:
+			return nil, fmt.Errorf("%s: spec listed twice: %s", path, o.Spec)
+		}
+		listed[o.Spec] = true
+	}
+	return d.Offline, nil
+}
+
+// offlineSkip is the --ginkgo.skip pattern for the offline specs: their
+// text quoted, without the " [Serial]" the report appends to a serial
+// spec's name (Ginkgo matches the pattern against the spec's text, which
+// does not carry its decorators). "" when there are none.
+func offlineSkip(specs []offline) string {
+	var alts []string
+	for _, o := range specs {
+		text := strings.TrimPrefix(strings.TrimSuffix(o.Spec, " [Serial]"), "[k8s.io] ")
+		alts = append(alts, regexp.QuoteMeta(text))
+	}
+	return strings.Join(alts, "|")
 }
 
 // loadDeviations reads the file; limitations come back as deviations with
 // Rule "LIMITATION".
 func loadDeviations(path string) (map[string]deviation, error) {
-	data, err := os.ReadFile(path)
+	d, err := decodeDeviations(path)
 	if err != nil {
 		return nil, err
-	}
-	var d deviations
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	out := map[string]deviation{}
 	for i, dv := range d.Deviation {
@@ -158,6 +216,27 @@ func parseJUnit(path string) (specs map[string]specResult, suite []specResult, e
 	return specs, suite, nil
 }
 
+// junitNames returns the name of every spec in a report, run or not.
+func junitNames(path string) (map[string]bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep junitReport
+	if err := xml.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := map[string]bool{}
+	for _, s := range rep.Suites {
+		for _, c := range s.Cases {
+			if name, ok := strings.CutPrefix(c.Name, "[It] "); ok {
+				out[name] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // TestDeviationsFile: the committed file parses strictly, every entry has
 // what it needs, and every tightening names an engine rule.
 func TestDeviationsFile(t *testing.T) {
@@ -175,7 +254,40 @@ func TestDeviationsFile(t *testing.T) {
 			t.Errorf("%q: rule %q is not an engine rule", name, d.Rule)
 		}
 	}
-	t.Logf("%d entries", len(devs))
+	off, err := loadOffline(deviationsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range off {
+		if !strings.HasPrefix(o.Spec, "[k8s.io] ") {
+			t.Errorf("offline %q: spec names start with \"[k8s.io] \" in critest's report", o.Spec)
+		}
+		if _, err := regexp.Compile(offlineSkip([]offline{o})); err != nil {
+			t.Errorf("offline %q: %v", o.Spec, err)
+		}
+	}
+	t.Logf("%d entries, %d offline", len(devs), len(off))
+}
+
+func TestOfflineSkip(t *testing.T) {
+	spec := "[k8s.io] Image Manager public image with digest should be pulled and removed [Conformance] [Serial]"
+	re := regexp.MustCompile(offlineSkip([]offline{{Spec: spec, Reason: "r"}}))
+	// What Ginkgo matches: the suite description, then the spec's text.
+	text := "CRI validation [k8s.io] Image Manager public image with digest should be pulled and removed [Conformance]"
+	if !re.MatchString(text) {
+		t.Errorf("%s does not match %q", re, text)
+	}
+	for _, other := range []string{
+		"CRI validation [k8s.io] Image Manager public image with tag should be pulled and removed [Conformance]",
+		"CRI validation [k8s.io] Image Manager public image with digest should be pulled",
+	} {
+		if re.MatchString(other) {
+			t.Errorf("%s matches %q", re, other)
+		}
+	}
+	if offlineSkip(nil) != "" {
+		t.Error("no offline spec: no pattern")
+	}
 }
 
 func TestParseJUnit(t *testing.T) {

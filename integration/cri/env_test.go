@@ -27,7 +27,10 @@
 //     for containerd's shims: the `hardened` runtime (no options table, as
 //     on a node) reads that file, never the host's /etc/hardened;
 //     `hardened-gvisor` and `hardened-min` name theirs with ConfigPath;
-//   - images built locally (images_test.go) and imported into k8s.io.
+//   - images built locally (images_test.go) and imported into k8s.io;
+//   - a read-only registry on 127.0.0.1 inside the network namespace
+//     serving the images critest's Image specs pull (registry_test.go),
+//     named by hosts.toml for gcr.io, registry.k8s.io and k8s.gcr.io.
 //
 // Teardown removes every pod, stops containerd, kills anything left in its
 // mount namespace (and descendants), deletes the network namespace,
