@@ -22,9 +22,10 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## install/build the pinned containerd, ctr, runc, runsc, crictl, critest into .tools/bin
+tools: ## install/build the pinned containerd, ctr, runc, runsc, crictl, critest, kube (Kubernetes) into .tools/bin
 	bash hack/install-tools.sh
 	@if [ -f hack/install-cri-tools.sh ]; then bash hack/install-cri-tools.sh; fi
+	bash hack/install-kube.sh
 
 .PHONY: build
 build: ## build containerd-shim-hardened-v2, its runsc wrapper hardened-runsc and hardenctl into ./bin
