@@ -309,6 +309,21 @@ func testKubeVolumes(t *testing.T, k *Kube) {
 	if ev := k.Events(t, ns, "volumes"); strings.Contains(ev, "Unhealthy") {
 		t.Errorf("probe failures:\n%s", ev)
 	}
+	// The probes reach the container: without the file both serve, the
+	// exec readiness probe fails (not Ready) and the HTTP liveness probe
+	// gets a 404 (the kubelet restarts the container).
+	exec("rm", "/work/www/healthz")
+	p = k.WaitPod(t, ns, "volumes", 2*time.Minute, "restarted by its liveness probe", func(p *kubePod) bool {
+		c := p.Container("app")
+		return c != nil && c.RestartCount >= 1
+	})
+	ev := k.Events(t, ns, "volumes")
+	t.Logf("after removing healthz: restartCount %d, events:\n%s", p.Container("app").RestartCount, ev)
+	for _, want := range []string{"Readiness probe failed", "Liveness probe failed: HTTP probe failed with statuscode: 404"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("no event says %q", want)
+		}
+	}
 }
 
 // criMounts returns the CRI mounts of a container (containerID as the
