@@ -107,6 +107,9 @@ func (e *Env) runCritest(t *testing.T, handler string) *critestRun {
 	if focus := cmpOr(os.Getenv("HARDENED_CRITEST_FOCUS"), critestFocus); focus != "" {
 		args = append(args, "--ginkgo.focus", focus)
 	}
+	// $HARDENED_CRITEST_ARGS adds critest flags for a run by hand
+	// (for example "--websocket-exec --websocket-attach --websocket-portforward").
+	args = append(args, strings.Fields(os.Getenv("HARDENED_CRITEST_ARGS"))...)
 	c, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	cmd := e.inNS(c, filepath.Join(e.Tools, "critest"), args...)
