@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -120,6 +122,22 @@ type registry struct {
 // startRegistry listens on 127.0.0.1 in the network namespace at nsPath and
 // serves images.
 func startRegistry(nsPath string, images []imageDef) (*registry, error) {
+	r, err := newRegistry(images)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenInNetNS(nsPath, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.Addr = ln.Addr().String()
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// newRegistry indexes the images' manifests and blobs by repository.
+func newRegistry(images []imageDef) (*registry, error) {
 	blobs, manifests, err := imageBlobs(images)
 	if err != nil {
 		return nil, err
@@ -150,13 +168,6 @@ func startRegistry(nsPath string, images []imageDef) (*registry, error) {
 			r.blobs[repo][d.Digest] = blobs[d.Digest]
 		}
 	}
-	ln, err := listenInNetNS(nsPath, "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r.Addr = ln.Addr().String()
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 30 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil
 }
 
@@ -325,4 +336,71 @@ func (e *Env) startRegistry(images []imageDef) error {
 	}
 	e.Registry = r
 	return writeHostsDir(filepath.Join(e.Dir, registryHostsDir), r.Addr)
+}
+
+// TestRegistry checks the registry's answers the way containerd's resolver
+// asks (critest's pulls through it are the end-to-end check): a tag and a
+// digest resolve to the same manifest, blobs only in the repository whose
+// image holds them, the registry named by "ns", 404 for anything else.
+func TestRegistry(t *testing.T) {
+	base, err := layer([]file{reg("/bin/sh", 0o755, []byte("sh"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pause, err := layer([]file{reg("/pause", 0o755, []byte("pause"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := registryImages(base, pause)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newRegistry(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(method, target string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+		return w
+	}
+	const tagPath = "/v2/k8s-staging-cri-tools/test-image-tag/manifests/test?ns=gcr.io"
+	w := get(http.MethodHead, tagPath)
+	dg := w.Header().Get("Docker-Content-Digest")
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != ocispec.MediaTypeImageManifest || dg == "" {
+		t.Fatalf("HEAD %s: %d %v", tagPath, w.Code, w.Header())
+	}
+	byTag := get(http.MethodGet, tagPath).Body.Bytes()
+	byDigest := get(http.MethodGet, "/v2/k8s-staging-cri-tools/test-image-tag/manifests/"+dg+"?ns=gcr.io")
+	if byDigest.Code != http.StatusOK || !bytes.Equal(byDigest.Body.Bytes(), byTag) || digest.FromBytes(byTag).String() != dg {
+		t.Fatalf("manifest by digest %s: %d, differs from by tag", dg, byDigest.Code)
+	}
+	var man ocispec.Manifest
+	if err := json.Unmarshal(byTag, &man); err != nil {
+		t.Fatal(err)
+	}
+	blob := "/v2/k8s-staging-cri-tools/test-image-tag/blobs/" + man.Layers[0].Digest.String() + "?ns=gcr.io"
+	if w := get(http.MethodGet, blob); w.Code != http.StatusOK || digest.FromBytes(w.Body.Bytes()) != man.Layers[0].Digest {
+		t.Errorf("GET %s: %d", blob, w.Code)
+	}
+	// The same image from two registries: one manifest.
+	a := get(http.MethodHead, "/v2/pause/manifests/3.9?ns=registry.k8s.io").Header().Get("Docker-Content-Digest")
+	b := get(http.MethodHead, "/v2/pause/manifests/3.9?ns=k8s.gcr.io").Header().Get("Docker-Content-Digest")
+	if a == "" || a != b {
+		t.Errorf("pause:3.9 from registry.k8s.io %q and k8s.gcr.io %q", a, b)
+	}
+	for _, target := range []string{
+		"/v2/k8s-staging-cri-tools/test-image-tag/manifests/test",              // no ns
+		"/v2/k8s-staging-cri-tools/test-image-tag/manifests/test?ns=docker.io", // another registry
+		"/v2/k8s-staging-cri-tools/test-image-digest/manifests/sha256:9700f9a2f5bf2c45f2f605a0bd3bce7cf37420ec9d3ed50ac2758413308766bf?ns=gcr.io",
+		"/v2/k8s-staging-cri-tools/test-image-1/blobs/" + man.Config.Digest.String() + "?ns=gcr.io", // another image's config
+		"/v2/pause/manifests/3.10-hardened-test?ns=registry.k8s.io",                                 // the sandbox image: imported, not served
+	} {
+		if w := get(http.MethodGet, target); w.Code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", target, w.Code)
+		}
+	}
+	if w := get(http.MethodPut, tagPath); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d, want 405", w.Code)
+	}
 }
