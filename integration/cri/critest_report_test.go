@@ -314,4 +314,19 @@ func TestParseJUnit(t *testing.T) {
 	if len(suite) != 1 || suite[0].Name != "[BeforeSuite]" {
 		t.Errorf("suite failures: %+v", suite)
 	}
+	// junitNames has every spec, the ones the focus left out too (how an
+	// [[offline]] spec is found in the report), and no suite node.
+	names, err := junitNames("testdata/junit-sample.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	filtered := "[k8s.io] Image Manager listImage should get exactly 3 image in the result list [Conformance] [Serial]"
+	if len(names) != len(want)+1 || !names[filtered] || names["[BeforeSuite]"] {
+		t.Errorf("junitNames: %v", names)
+	}
+	for n := range want {
+		if !names[n] {
+			t.Errorf("junitNames: %q missing", n)
+		}
+	}
 }
