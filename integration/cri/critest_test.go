@@ -34,9 +34,9 @@ const critestFocus = ``
 // after removing it: from the test registry.
 const specPullWithTag = "[k8s.io] Image Manager public image with tag should be pulled and removed [Conformance] [Serial]"
 
-// critestSkip is always skipped: the benchmarks (the issue's "all but the
-// benchmarks"; critest adds the same), and the [[offline]] specs of
-// critest-deviations.toml (offlineSkip).
+// critestSkip is always skipped: the benchmarks (critest adds the same);
+// runCritest adds the [[offline]] specs of critest-deviations.toml
+// (offlineSkip).
 const critestSkip = `benchmark`
 
 // cmpOr is a, or b when a is empty.
@@ -208,10 +208,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// TestCritest runs critest's focused specs against the stock runc handler
-// (the control: every spec must pass there) and against the hardened
-// handler, where every spec must pass except the ones in
-// critest-deviations.toml. A listed spec that passes under hardened fails
+// TestCritest runs critest's specs, every one but the benchmarks and the
+// [[offline]] ones, against the stock runc handler (the control: every spec
+// must pass there) and against the hardened handler, where every spec must
+// pass except the ones in critest-deviations.toml. A listed spec that passes under hardened fails
 // the test too: every deviation is a tightening, so a deviation that went
 // away means a protection went away (or the spec changed) - either way the
 // list must be looked at and updated, never silently go stale.
