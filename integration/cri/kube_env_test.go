@@ -28,7 +28,7 @@
 //     (its /var/log/containers links) and /var/lib (its device plugin
 //     socket), both fixed paths; pod logs go to podLogsDir in the temp tree.
 //     Teardown fails the run if a well-known Kubernetes path appeared on
-//     the host (hostPathsKube). Its PATH holds only the few host tools it
+//     the host (hostPathsKube) or one of those sysctls changed. Its PATH holds only the few host tools it
 //     runs (mount, umount, ...), not iptables, and makeIPTablesUtilChains is
 //     off. Image GC and eviction thresholds are off (they would react to the
 //     host's disk); its cgroups live under <Env.CgroupParent>/kube
@@ -111,7 +111,8 @@ type Kube struct {
 	control []*kubeProc // etcd, apiserver, controller-manager, scheduler
 	kubelet *kubeProc
 
-	hostBefore map[string]bool // hostPathsKube that existed before the start
+	hostBefore map[string]bool   // hostPathsKube that existed before the start
+	sysctls    map[string]string // the host's kernelTunables before the start
 
 	mu         sync.Mutex
 	namespaces map[string]bool // made by Namespace, not yet deleted
@@ -205,6 +206,7 @@ func startKube(ctx context.Context, e *Env) (_ *Kube, err error) {
 			k.hostBefore[p] = true
 		}
 	}
+	k.sysctls = hostSysctls()
 	for _, d := range []string{"etcd", "logs", "home", "varlog", "varlib", "sysctl", "path", "volume-plugins", "static-pods", "pod-logs"} {
 		if err := os.MkdirAll(filepath.Join(k.Dir, d), 0o755); err != nil {
 			return k, err
@@ -251,7 +253,6 @@ func startKube(ctx context.Context, e *Env) (_ *Kube, err error) {
 		"--kubelet-client-certificate", p("apiserver-kubelet.crt"), "--kubelet-client-key", p("apiserver-kubelet.key"),
 		"--kubelet-preferred-address-types", "InternalIP",
 		"--allow-privileged=true", "--enable-priority-and-fairness=false", "--profiling=false",
-		"--endpoint-reconciler-type", "none",
 	}
 	if err := k.startControl("kube-apiserver", apiserver); err != nil {
 		return k, err
@@ -595,6 +596,19 @@ var kernelTunables = map[string]string{
 	"kernel.keys.root_maxbytes": "25000000",
 }
 
+// hostSysctls reads the host's values of kernelTunables (this process is
+// in the host's mount namespace, where nothing is bound over them).
+func hostSysctls() map[string]string {
+	m := map[string]string{}
+	for name := range kernelTunables {
+		data, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
+		if err == nil {
+			m[name] = strings.TrimSpace(string(data))
+		}
+	}
+	return m
+}
+
 // kubeletTools are the host programs the kubelet runs (mount-utils, ...):
 // its PATH holds links to these only (no iptables).
 var kubeletTools = []string{"mount", "umount", "findmnt", "nsenter", "losetup", "blkid", "du", "find", "nice", "ionice"}
@@ -913,6 +927,11 @@ func (k *Kube) teardown() (problems []string) {
 		if _, err := os.Lstat(p); err == nil && !k.hostBefore[p] {
 			problems = append(problems, "the cluster created "+p+" on the host (removed)")
 			_ = os.RemoveAll(p)
+		}
+	}
+	for name, v := range hostSysctls() {
+		if before := k.sysctls[name]; v != before {
+			problems = append(problems, fmt.Sprintf("the host's %s changed from %s to %s", name, before, v))
 		}
 	}
 	// The next cluster starts fresh: etcd's data, keys, the kubelet's state.

@@ -168,15 +168,18 @@ spec:
     - {name: secret, mountPath: /etc/app-secret, readOnly: true}
     - {name: work, mountPath: /work}
     - {name: host, mountPath: /host, readOnly: true}
+    # Timeouts above the default 1s: a loaded 2-core CI machine.
     readinessProbe:
       exec:
         command: ["cat", "/work/www/healthz"]
       periodSeconds: 2
+      timeoutSeconds: 10
     livenessProbe:
       httpGet:
         path: /healthz
         port: 8080
       periodSeconds: 2
+      timeoutSeconds: 10
       failureThreshold: 2
   volumes:
   - name: config
@@ -194,7 +197,8 @@ spec:
 `
 
 // testKubeVolumes: a pod with configMap, secret, projected service account
-// token (the automounted kube-api-access volume), emptyDir and read-only
+// token (the automounted kube-api-access volume; the apiserver takes the
+// token for the pod's ServiceAccount), emptyDir and read-only
 // hostPath volumes, an init container, an exec readiness and an HTTP
 // liveness probe, on the hardened handler. Inside, the container runs with
 // no capabilities and no_new_privs on a read-only root; every volume holds
@@ -252,6 +256,14 @@ func testKubeVolumes(t *testing.T, k *Kube) {
 	}
 	if claims.K8s.Pod.Name != "volumes" {
 		t.Errorf("token bound to pod %q, want volumes", claims.K8s.Pod.Name)
+	}
+	// The token authenticates: the apiserver takes the token the kubelet
+	// projected into the pod for the pod's ServiceAccount.
+	who, err := k.Kubectl(ctx(t, time.Minute), "--kubeconfig", "/dev/null",
+		"--server", "https://127.0.0.1:"+kubeAPIPort, "--certificate-authority", k.pki.path("ca.crt"),
+		"--token", strings.TrimSpace(tok), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	if err != nil || who != claims.Sub {
+		t.Errorf("kubectl auth whoami with the pod's token: %q %v, want %q", who, err, claims.Sub)
 	}
 	if got := exec("cat", sa+"/namespace"); got != ns {
 		t.Errorf("%s/namespace = %q, want %q", sa, got, ns)
