@@ -47,7 +47,9 @@
 //
 // k.Kubeconfig is an admin kubeconfig (system:masters); kubectl must run in
 // the network namespace (k.Kubectl does: nsenter --net). k.NodeName is the
-// node. The cluster runs from the first kubeCluster(t) until the last test
+// node. There is no kube-proxy and no cluster DNS: pods reach the apiserver
+// at https://<k.NodeIP>:6443 (the kubernetes Endpoints say so; the service
+// address is not routed), e.g. with KUBERNETES_SERVICE_HOST set to it. The cluster runs from the first kubeCluster(t) until the last test
 // that called it ends (call it from the top-level test whose subtests use
 // it): then every pod is gone, and the kubelet, the control plane, their
 // cgroups, mounts and state are removed. A kubelet owns containerd's k8s.io
