@@ -274,7 +274,7 @@ func nodeEventCmd() *cobra.Command {
 		},
 	}
 	kf.add(c)
-	c.Flags().StringVar(&namespace, "namespace", "hardened-system", "the namespace the event is recorded in")
+	c.Flags().StringVar(&namespace, "namespace", "default", "the namespace the event is recorded in (events about a node: default or kube-system)")
 	c.Flags().StringVar(&typ, "type", corev1.EventTypeWarning, "Normal or Warning")
 	c.Flags().StringVar(&reason, "reason", "", "a CamelCase reason (InstallFailed, Installed, ...)")
 	c.Flags().StringVar(&message, "message", "", "what happened")

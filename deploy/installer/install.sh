@@ -59,7 +59,9 @@
 #   NODE_NAME                the node to label (the DaemonSet sets it from
 #                            spec.nodeName); unset: no labels, no events
 #   VERSION                  the label value [the version of this image]
-#   EVENT_NAMESPACE          where events go [hardened-system]
+#   EVENT_NAMESPACE          where events about the node go [default: the
+#                            API server keeps events about cluster-scoped
+#                            objects in default or kube-system]
 #   UNINSTALL_TIMEOUT        seconds uninstall waits for hardened containers
 #                            to end before it refuses [300]
 # A BIN_DIR or ETC_DIR other than the default is written into the installed
@@ -89,7 +91,7 @@ VERIFY_IMAGE=${VERIFY_IMAGE:-}
 POD_UID=${POD_UID:-}
 VERIFY_LOG_DIR=${VERIFY_LOG_DIR:-/opt/hardened/verify}
 NODE_NAME=${NODE_NAME:-}
-EVENT_NAMESPACE=${EVENT_NAMESPACE:-hardened-system}
+EVENT_NAMESPACE=${EVENT_NAMESPACE:-default}
 UNINSTALL_TIMEOUT=${UNINSTALL_TIMEOUT:-300}
 # The reason of the Warning event a failure records.
 FAIL_REASON=InstallFailed

@@ -270,8 +270,10 @@ func (b builder) busyboxLayer(busybox string) (layer, error) {
 	for _, f := range []string{"/etc/group", "/etc/passwd"} {
 		es = append(es, entry{name: f, mode: 0o644, typ: tar.TypeReg, data: files[f]})
 	}
+	// A hard link's mode must be its target's: containerd's applier
+	// chmods the (shared) inode to the link entry's mode.
 	for _, a := range applets {
-		es = append(es, entry{name: a, typ: tar.TypeLink, linkname: "/bin/busybox"})
+		es = append(es, entry{name: a, mode: 0o755, typ: tar.TypeLink, linkname: "/bin/busybox"})
 	}
 	return b.build(es)
 }

@@ -23,8 +23,11 @@ type Running struct {
 }
 
 func (r Running) String() string {
-	if r.Pod != "" {
-		return fmt.Sprintf("%s/%s container %s (%s %s, pid %d)", r.PodNamespace, r.Pod, r.Container, r.Namespace, shortID(r.ID), r.Pid)
+	switch {
+	case r.Pod != "" && r.Container != "":
+		return fmt.Sprintf("pod %s/%s container %s (%s %s, pid %d)", r.PodNamespace, r.Pod, r.Container, r.Namespace, shortID(r.ID), r.Pid)
+	case r.Pod != "":
+		return fmt.Sprintf("pod %s/%s sandbox (%s %s, pid %d)", r.PodNamespace, r.Pod, r.Namespace, shortID(r.ID), r.Pid)
 	}
 	return fmt.Sprintf("%s %s (pid %d)", r.Namespace, r.ID, r.Pid)
 }
