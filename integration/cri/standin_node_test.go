@@ -108,49 +108,9 @@ while [ ! -e "$T/stop" ]; do
 done
 `
 
-// standinPlugins: CRI with the node's bridge, the stock runc, the test
-// pause image as the sandbox image.
-const standinPlugins = `[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = %[1]q
-
-[plugins."io.containerd.cri.v1.runtime"]
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-    conf_dir = %[2]q
-  [plugins."io.containerd.cri.v1.runtime".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = %[3]q
-
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-`
-
-const standinCNI = `{
-  "cniVersion": "1.0.0",
-  "name": %[1]q,
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "hdnode0",
-      "isGateway": true,
-      "ipMasq": false,
-      "ipam": {
-        "type": "host-local",
-        "ranges": [[{"subnet": %[2]q}]],
-        "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": %[3]q
-      }
-    }
-  ]
-}
-`
+// standinBridge is the node's CNI bridge: the suite's cniConfig on a bridge
+// of its own (the same network namespace holds the suite's).
+const standinBridge = "hdnode0"
 
 // startStandinNode starts the node; t.Cleanup stops it and checks that
 // nothing is left.
@@ -175,7 +135,7 @@ func startStandinNode(t *testing.T, e *Env) *standinNode {
 			t.Errorf("stand-in node: %s", p)
 		}
 	})
-	for _, d := range []string{"root", "kubelet", "cni", "run/containerd", "opt", "tmp", "net.d", "ipam", "ov/etc.up/containerd/conf.d"} {
+	for _, d := range []string{"root", "kubelet", "cni", "run/containerd", "opt", "tmp", "net.d", "ipam", "registry-hosts", "ov/etc.up/containerd/conf.d"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +144,9 @@ func startStandinNode(t *testing.T, e *Env) *standinNode {
 		Root: "/var/lib/containerd", State: "/run/containerd", Temp: filepath.Join(dir, "tmp"),
 		Address: "/run/containerd/containerd.sock", TTRPCAddress: "/run/containerd/containerd.sock.ttrpc",
 		Opt: "/opt/containerd", Verifiers: "/opt/containerd/image-verifier/bin",
-		Plugins:   fmt.Sprintf(standinPlugins, imagePause, filepath.Join(dir, "net.d"), filepath.Join(e.Tools, "runc")),
+		// The suite's CRI tables; no registry mirrors (an empty hosts dir).
+		Plugins: fmt.Sprintf(criPlugins, imagePause, filepath.Join(dir, "net.d"), filepath.Join(e.Tools, "runc"),
+			filepath.Join(dir, "registry-hosts")),
 		NoImports: true,
 	}.TOML()
 	// A node whose containerd imports its drop-in directory, as the
@@ -194,8 +156,12 @@ func startStandinNode(t *testing.T, e *Env) *standinNode {
 		t.Fatal(err)
 	}
 	subnet := fmt.Sprintf("10.218.%d.0/24", 1+int(randHex(1)[0])%250)
-	if err := os.WriteFile(filepath.Join(dir, "net.d/10-hd-node.conflist"),
-		[]byte(fmt.Sprintf(standinCNI, "hd-node-"+suffix, subnet, filepath.Join(dir, "ipam"))), 0o644); err != nil {
+	cni := strings.Replace(fmt.Sprintf(cniConfig, "hd-node-"+suffix, subnet, filepath.Join(dir, "ipam")),
+		`"bridge": "hdcri0"`, `"bridge": "`+standinBridge+`"`, 1)
+	if !strings.Contains(cni, standinBridge) {
+		t.Fatal("cniConfig names no bridge hdcri0 to replace")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "net.d/10-hd-node.conflist"), []byte(cni), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
