@@ -7,8 +7,8 @@
 #              (hack/kube/main.go; `kube kubelet --config ...`)
 #   kubectl  - a link to it (it dispatches on the name it is called as)
 # Reuses what is already there when its version stamp matches, so a second run
-# is instant. Needs Go and the module proxy. A cold build takes about
-# 20 minutes on two cores (measured: integration/README.md).
+# is instant. Needs Go and the module proxy. A cold build takes 20 to 30
+# minutes on two cores (measured: integration/README.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
