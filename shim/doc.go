@@ -54,10 +54,12 @@
 // go-runc runs it for every runsc call, so it imports no more than the
 // standard library and x/sys. It adds --oci-seccomp and the policy's
 // runsc flags and bridges what the runc shim code expects of runc and
-// runsc does differently: it owns `runsc start`'s stdio (runsc's gofer
-// would hold go-runc's pipe), gives a pod's app container a waiter process
+// runsc does differently: it gives a pod's app container a waiter process
 // whose exit is the container's (runsc's pid file names the pod's sandbox
-// process), and words a kill of a stopped container as runc does. One
+// process) and which keeps the container's stdio from create to start
+// (runsc hands `runsc start`'s stdio to an app container, and go-runc
+// starts it on a pipe of its own), and words a kill of a stopped container
+// as runc does. One
 // runtime per pod: a CRI sandbox's report records it and the pod's
 // containers must agree. `delete` (Manager.Stop, after a shim died) reads
 // the binary and root the stock code recorded in the bundle (files
@@ -68,8 +70,9 @@
 // In each bundle: config.json (hardened, enforce mode), config.json.orig,
 // hardening-report.json, hardening-state.json. Node-wide, under RunDir
 // (/run/containerd-hardened, or $HARDENED_RUN_DIR as containerd's
-// environment gives it): runsc/<hash>/{hardened-runsc,runsc.json} (the
-// first a symlink to the wrapper binary), runc-gate/ (the gate's cache) and
+// environment gives it): runsc/<hash>/{hardened-runsc,runsc.json,waiters/} (the
+// first a symlink to the wrapper binary, the last the pids of app
+// containers' waiters, each removed when its waiter exits), runc-gate/ (the gate's cache) and
 // staging/<namespace>/<container-id>/ (a container's pinned mount sources
 // while its runtime opens them, pin.go). runsc's state root defaults to
 // /run/containerd/runsc; runc's stays the stock /run/containerd/runc.

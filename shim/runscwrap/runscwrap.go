@@ -8,10 +8,12 @@
 //   - global flags: runsc ignores the spec's seccomp filter unless it is
 //     started with --oci-seccomp, and the node policy adds its own
 //     ([runtimes.gvisor] args: --platform, --network, ...);
-//   - stdio ownership for `runsc start`: go-runc reads the output of
-//     `start` through a pipe, and the gofer runsc starts for a pod's app
-//     container inherits that pipe, so the read never sees EOF and
-//     StartContainer hangs (seen with a goroutine dump of the shim).
+//   - stdio ownership for `runsc start`: runsc hands the stdio of `start`
+//     to a pod's app container, while go-runc runs `start` without the
+//     container's IO and reads its output through a pipe: the running
+//     container would hold that pipe, so the read never sees EOF and
+//     StartContainer hangs (seen with a goroutine dump of the shim), and
+//     the container's output would go there.
 //
 // The wrapper is its own small binary (cmd/hardened-runsc), installed next
 // to the shim: go-runc runs it for every runsc call of a container (create,
@@ -25,8 +27,9 @@
 // in a directory that also holds ConfigFile (runsc's path and flags). Every
 // subcommand but `start`, `kill` and a pod app container's `create` is a
 // plain execve of runsc with the flags inserted: same pid, same stdio, no
-// extra process. `start` of a pod's app container runs runsc with its
-// stdout/stderr on memory files and relays them once runsc exits.
+// extra process. `start` of a pod's app container runs runsc with the
+// container's stdio, which the container's waiter has kept since create
+// (subcontainer.go).
 package runscwrap
 
 import (
@@ -100,12 +103,12 @@ func Run(argv []string, stdin, stdout, stderr *os.File) int {
 		return fail(err)
 	}
 	if len(argv) > 1 && argv[1] == waitFlag {
-		return runWaiter(cfg, argv[2:], stderr)
+		return runWaiter(self, cfg, argv[2:], stderr)
 	}
 	args := runscArgv(cfg, argv[1:])
 	switch sub, subArgs := splitSubcommand(argv[1:]); {
 	case sub == "start" && !isShimContainer(subArgs):
-		return runStart(args, stdin, stdout, stderr)
+		return runStart(self, argv[1:], args, stdin, stdout, stderr)
 	case sub == "kill":
 		return runKill(args, stdin, stdout, stderr)
 	case sub == "create" && isSubcontainer(flagValue(subArgs, "bundle")):
@@ -130,18 +133,48 @@ func isShimContainer(subArgs []string) bool {
 	return err == nil && id != "" && !strings.HasPrefix(id, "-") && filepath.Base(cwd) == id
 }
 
-// runStart runs `runsc ... start` with stdout and stderr on memory files,
-// not on the pipes go-runc gave us: processes runsc leaves behind (the
-// gofer of a pod's app container) inherit runsc's stdio, and a pipe they
-// hold open keeps go-runc's read from ever ending.
-func runStart(args []string, stdin, stdout, stderr *os.File) int {
-	code, out, errOut, err := runCaptured(args, stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-		return 127
+// runStart runs `runsc ... start` of a pod's app container, never on the
+// pipes go-runc gave us: runsc hands the stdio of `start` to the app
+// container (its stdin, stdout and stderr; runsc's startImpl), so a
+// go-runc pipe there would be held open by the running container and
+// go-runc's read of start's output would never end.
+//
+// The container's own stdio is what go-runc gave `create` (go-runc's
+// Start passes none): the subcontainer's waiter holds it since create
+// (runCreateSubcontainer), and start takes it from the waiter
+// (waiterStdio) and runs runsc with it, as gVisor's own shim runs
+// `runsc start` with the container's IO. Without a waiter (a create that
+// did not go through the wrapper) runsc's stdout and stderr go to memory
+// files, relayed once it exits: the container runs, its output is lost,
+// and the wrapper says so on stderr.
+func runStart(self string, goRuncArgs, args []string, stdin, stdout, stderr *os.File) int {
+	_, subArgs := splitSubcommand(goRuncArgs)
+	id := ""
+	if len(subArgs) > 0 {
+		id = subArgs[len(subArgs)-1]
 	}
-	_, _ = stdout.Write(out)
-	_, _ = stderr.Write(errOut)
+	stdio, err := waiterStdio(self, waiterKey(goRuncArgs, id))
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: container %s: no stdio kept by its waiter (%v): runsc start runs with its output on memory files, "+
+			"and the container's output is lost unless it has a terminal\n", Name, id, err)
+		code, out, errOut, err := runCaptured(args, stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+			return 127
+		}
+		_, _ = stdout.Write(out)
+		_, _ = stderr.Write(errOut)
+		return code
+	}
+	defer closeAll(stdio)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
+	// go-runc kills us with SIGKILL when its context ends; take runsc along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	code := exitCode(cmd.Run(), stderr, args[0])
+	if code != 0 {
+		fmt.Fprintf(stderr, "%s: runsc start of container %s exited %d; runsc wrote its error to the container's stderr and to its log\n", Name, id, code)
+	}
 	return code
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hardened-dev/hardened/internal/atomicfile"
 )
@@ -94,13 +97,32 @@ func runCreateSubcontainer(self string, cfg Config, goRuncArgs []string, stdin, 
 
 	waiter := exec.Command(self, append(append([]string{waitFlag}, globals...), id)...)
 	waiter.Args[0] = self // the wrapper's name: main() dispatches on it
-	// No stdio: the container's IO pipes must not be held open by it.
+	// Not on its stdio (it outlives this call): the container's stdin,
+	// stdout and stderr, what go-runc gave create, at waiterStdioFD.., for
+	// the container's `runsc start` to take (runStart). It holds them until
+	// the container exits, then exits and closes them: the shim's copy of
+	// the container's output ends (EOF) when the container and it are gone.
+	// A container with a terminal has none (runsc set its TTY up at create,
+	// through the console socket), and go-runc then reads create's output
+	// through a pipe the waiter must not hold.
+	keepStdio := flagValue(subArgs, "console-socket") == ""
+	if keepStdio {
+		waiter.ExtraFiles = []*os.File{stdin, stdout, stderr}
+	}
 	waiter.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := waiter.Start(); err != nil {
 		return fail(fmt.Errorf("failed to start the exit waiter: %w", err))
 	}
 	joinCgroups(waiter.Process.Pid, sandboxPid)
-	if err := atomicfile.Write(pidFile, []byte(strconv.Itoa(waiter.Process.Pid)), 0o644); err != nil {
+	pid := []byte(strconv.Itoa(waiter.Process.Pid))
+	if key := waiterKey(globals, id); keepStdio && key != "" {
+		// Without the record start cannot find the container's stdio; the
+		// container still runs (runStart says its output is lost).
+		if err := os.MkdirAll(filepath.Dir(waiterRecord(self, key)), 0o700); err == nil {
+			_ = atomicfile.Write(waiterRecord(self, key), pid, 0o600)
+		}
+	}
+	if err := atomicfile.Write(pidFile, pid, 0o644); err != nil {
 		_ = waiter.Process.Kill()
 		return fail(err)
 	}
@@ -108,26 +130,116 @@ func runCreateSubcontainer(self string, cfg Config, goRuncArgs []string, stdin, 
 	return 0
 }
 
-// waitRetry bounds how long a waiter retries a failing `runsc wait` while
-// the container still exists.
-const waitRetry = time.Second
+// waiterStdioFD is the first of the container's stdio descriptors in its
+// waiter (stdin, stdout, stderr).
+const waiterStdioFD = 3
+
+// waiterKey names a subcontainer's waiter record: its id and runsc root
+// (containerd ids are unique per namespace, and each namespace has a root
+// of its own); "" for an id that is not a plain file name.
+func waiterKey(goRuncArgs []string, id string) string {
+	if id == "" || id != filepath.Base(id) || strings.HasPrefix(id, ".") {
+		return ""
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(flagValue(goRuncArgs, "root")))
+	return fmt.Sprintf("%016x-%s", h.Sum64(), id)
+}
+
+// waiterRecord is the file holding the pid of the waiter of key, in the
+// wrapper's directory.
+func waiterRecord(self, key string) string {
+	return filepath.Join(filepath.Dir(self), "waiters", key)
+}
+
+// waiterStdio returns the container's stdin, stdout and stderr that its
+// waiter holds (pidfd_getfd: the same open files create had).
+func waiterStdio(self, key string) ([]*os.File, error) {
+	if key == "" {
+		return nil, errors.New("no waiter for this container id")
+	}
+	pid, err := readPid(waiterRecord(self, key))
+	if err != nil {
+		return nil, err
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("waiter %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	// The pidfd holds the process the record names, or one that reused its
+	// pid: it must be this container's waiter.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	if err != nil || len(args) < 3 || args[1] != waitFlag || waiterKey(args[2:len(args)-1], args[len(args)-1]) != key {
+		return nil, fmt.Errorf("process %d is not the container's waiter", pid)
+	}
+	var files []*os.File
+	for i := range 3 {
+		fd, err := unix.PidfdGetfd(pidfd, waiterStdioFD+i, 0)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("waiter %d: descriptor %d: %w", pid, waiterStdioFD+i, err)
+		}
+		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("container-stdio-%d", i)))
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
+}
+
+// Polling intervals of a waiter whose `runsc wait` failed while the
+// container exists: the first retry comes after waitPollMin, each next one
+// after twice the last, up to waitRetry.
+const (
+	waitPollMin = 10 * time.Millisecond
+	waitRetry   = time.Second
+)
 
 // runWaiter waits for a subcontainer with `runsc wait` and exits with its
 // status (128+signal for a killed one, as the shim computes it for runc's
-// init). A failing wait is retried while `runsc state` says the container
-// still runs: reporting an exit for a live container would be worse than
-// waiting.
-func runWaiter(cfg Config, args []string, stderr io.Writer) int {
+// init).
+//
+// The waiter starts right after `runsc create`, usually before the
+// container's `runsc start`, and runsc's wait refuses a container that has
+// not started ("container ... not started"). A failing wait is retried
+// while `runsc state` says the container exists: reporting an exit for a
+// live container would be worse than waiting. A container that started
+// and already exited is "stopped" to `runsc state`, and its sandbox keeps
+// its exit status until `runsc delete` (boot.Loader keeps the container's
+// thread group until destroyContainer), so a stopped container's wait is
+// retried too: a container that exits at once (`sh -c "exit 0"`) would
+// otherwise be reported as exited 255 whenever its start and exit fell
+// between the waiter's first wait and its state call. Only a container
+// whose wait still fails once it is stopped (one that failed to start), or
+// that runsc no longer knows, gets 255.
+func runWaiter(self string, cfg Config, args []string, stderr io.Writer) int {
+	// The container's stdio (runCreateSubcontainer) must not reach runsc.
+	for fd := waiterStdioFD; fd < waiterStdioFD+3; fd++ {
+		unix.CloseOnExec(fd)
+	}
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "%s: %s needs a container id\n", Name, waitFlag)
 		return 255
 	}
 	globals, id := args[:len(args)-1], args[len(args)-1]
+	if key := waiterKey(globals, id); key != "" {
+		defer func() {
+			if pid, err := readPid(waiterRecord(self, key)); err == nil && pid == os.Getpid() {
+				_ = os.Remove(waiterRecord(self, key))
+			}
+		}()
+	}
 	run := func(sub ...string) ([]byte, error) {
 		argv := runscArgv(cfg, append(append(append([]string{}, globals...), sub...), id))
 		return exec.Command(argv[0], argv[1:]...).Output()
 	}
-	for {
+	poll := waitPollMin
+	for stoppedSeen := false; ; {
 		out, err := run("wait")
 		if err == nil {
 			var res struct {
@@ -141,10 +253,24 @@ func runWaiter(cfg Config, args []string, stderr io.Writer) int {
 		var st struct {
 			Status string `json:"status"`
 		}
-		if serr != nil || json.Unmarshal(state, &st) != nil || (st.Status != "running" && st.Status != "created" && st.Status != "paused") {
+		if serr != nil || json.Unmarshal(state, &st) != nil {
 			return 255
 		}
-		time.Sleep(waitRetry)
+		switch st.Status {
+		case "stopped":
+			// Exited since the failed wait: its status is kept, ask again
+			// (once: a container stopped without a status never started).
+			if stoppedSeen {
+				return 255
+			}
+			stoppedSeen = true
+			continue
+		case "creating", "created", "running", "paused":
+		default:
+			return 255
+		}
+		time.Sleep(poll)
+		poll = min(2*poll, waitRetry)
 	}
 }
 
