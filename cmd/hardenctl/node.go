@@ -133,10 +133,7 @@ func nodeVerifyCmd() *cobra.Command {
 	c.Flags().StringVar(&image, "image", "", "the image the verification container runs (already in containerd's k8s.io store)")
 	c.Flags().StringVar(&podUID, "pod-uid", "", "run the image of a container of this pod instead (the kubelet's pod UID)")
 	c.Flags().StringVar(&container, "container", "install", "with --pod-uid: the container whose image to run")
-	// It runs for a second, as a workload would: on gVisor a process that
-	// exits at once is sometimes reported with status 255 (see CHANGELOG,
-	// known issues).
-	c.Flags().StringSliceVar(&command, "command", []string{"/bin/sh", "-c", "sleep 1"}, "the command it runs (comma-separated); it must exit 0")
+	c.Flags().StringSliceVar(&command, "command", []string{"/bin/sh", "-c", "exit 0"}, "the command it runs (comma-separated); it must exit 0")
 	c.Flags().StringVar(&logDir, "log-dir", "/var/log/pods", "where containerd writes the container's log (a node path)")
 	c.Flags().StringVar(&hostRoot, "host-root", "", "where the node's / is mounted here (\"\" on the node itself)")
 	c.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long one handler's container may take")
