@@ -25,11 +25,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	_ "crypto/sha256" // go-digest needs it registered
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -137,24 +137,23 @@ func tagOf(ref string) string {
 	return "latest"
 }
 
-// mustBeStatic refuses a dynamically linked ELF binary: it would run on the
-// node against the node's libc (or none). Scripts pass.
+// mustBeStatic refuses a dynamically linked ELF binary (one with a
+// PT_INTERP program header): it would run on the node against the node's
+// libc (or none). Scripts pass.
 func mustBeStatic(src, dst string) error {
-	f, err := os.Open(src)
+	f, err := elf.Open(src)
 	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return nil // not ELF: a script
+		}
 		return err
 	}
 	defer f.Close()
-	head := make([]byte, 4)
-	if _, err := io.ReadFull(f, head); err != nil || string(head) != "\x7fELF" {
-		return err
-	}
-	out, err := exec.Command("readelf", "-l", src).Output()
-	if err != nil {
-		return fmt.Errorf("readelf -l %s: %w", src, err)
-	}
-	if bytes.Contains(out, []byte("INTERP")) {
-		return fmt.Errorf("%s (for %s) is dynamically linked: build it with make build-static", src, dst)
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s (for %s) is dynamically linked: build it with make build-static", src, dst)
+		}
 	}
 	return nil
 }
